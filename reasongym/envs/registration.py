@@ -1,0 +1,63 @@
+"""Every ``reason/*`` environment id, registered with Gymnasium on ``import reasongym``.
+
+Entry points are strings, so registering imports no family module: ``gym.make`` imports the one it
+needs. :data:`CATALOG` keeps what ``reasongym list`` shows beside Gymnasium's own registry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+
+NAMESPACE = "reason"
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """What the suite says about one registered id."""
+
+    id: str
+    family: str
+    data: str
+    reward_modes: tuple[str, ...]
+    description: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+CATALOG: dict[str, CatalogEntry] = {}
+
+_MATH_MODES = ("binary", "signed", "simplerl_mix", "r1")
+
+
+def register_env(name: str, entry_point: str, *, family: str, data: str, reward_modes: tuple[str, ...],
+                 description: str, kwargs: dict[str, Any] | None = None) -> str:
+    """Register ``reason/<name>`` with Gymnasium and the catalogue; return the full id."""
+    env_id = f"{NAMESPACE}/{name}"
+    kwargs = dict(kwargs or {})
+    gym.register(id=env_id, entry_point=entry_point, kwargs=kwargs)
+    CATALOG[env_id] = CatalogEntry(env_id, family, data, reward_modes, description, kwargs)
+    return env_id
+
+
+def register_all() -> None:
+    """Register every environment of the suite (idempotent)."""
+    if CATALOG:
+        return
+    math_env = "reasongym.envs.math:MathEnv"
+    for name, keys, title in (
+        ("AIME24-v0", ("aime24",), "AIME 2024, 30 problems"),
+        ("AIME25-v0", ("aime25",), "AIME 2025, 30 problems"),
+        ("AMC23-v0", ("amc23",), "AMC 2023, 40 problems"),
+        ("MATH500-v0", ("math500",), "MATH-500, 500 problems"),
+        ("GSM8K-v0", ("gsm8k",), "GSM8K test, 1319 problems"),
+    ):
+        register_env(name, math_env, family="math", data="hub or local", reward_modes=_MATH_MODES,
+                     description=title, kwargs={"benchmarks": keys})
+    register_env("AIME-v0", "reasongym.envs.math:aime", family="math", data="hub or local",
+                 reward_modes=_MATH_MODES, description="AIME 2024 + 2025, 60 problems (year= selects one)")
+    register_env("Countdown-v0", "reasongym.envs.math:CountdownEnv", family="math", data="procedural",
+                 reward_modes=_MATH_MODES, description="reach a target with the dealt numbers (levels 1-4)")
+    register_env("Arithmetic-v0", "reasongym.envs.math:ArithmeticEnv", family="math", data="procedural",
+                 reward_modes=_MATH_MODES, description="evaluate an integer expression (levels 1-4)")

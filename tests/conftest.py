@@ -1,0 +1,23 @@
+"""Shared test fixtures: the real benchmark files beside the checkout, and their absence handled."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+MATH_DATA = SHARED_DATA / "math"
+
+# Dataset-backed envs read ../shared/data/math through the documented override, never the hub.
+if MATH_DATA.is_dir():
+    os.environ.setdefault("REASONGYM_DATA_DIR", str(MATH_DATA))
+
+
+def require_math_data() -> Path:
+    """The math data folder, or skip the calling test with the reason."""
+    if not MATH_DATA.is_dir():
+        pytest.skip(f"benchmark files not found at {MATH_DATA} (the shared data folder beside the checkout)")
+    return MATH_DATA
