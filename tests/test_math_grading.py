@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from reasongym.runtime.workers import CallTimeout, WorkerError, WorkerPool
@@ -18,7 +19,7 @@ from reasongym.tasks.math import Grade, extract_answer, grade, grade_many, last_
 from reasongym.tasks.math.extract import MAX_ANSWER_CHARS, MAX_RESPONSE_CHARS
 from reasongym.tasks.math.normalize import clean_answer, count_values, parse_number
 
-DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "math"
+from conftest import MATH_DATA as DATA_DIR
 
 #: a power tower: sympy tries to evaluate it while comparing with a number and never finishes
 POWER_TOWER = r"9^{9^{9^{9^{9}}}}"
@@ -32,7 +33,6 @@ def boxed(answer: str) -> str:
 
 def _alive(pid: int) -> bool:
     """Whether ``pid`` is a running (not reaped-or-zombie) process."""
-    psutil = pytest.importorskip("psutil")
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
@@ -361,7 +361,6 @@ def test_close_leaves_no_worker_processes() -> None:
     pool.close()
     assert not any(_alive(pid) for pid in pids)
     assert not {p.pid for p in multiprocessing.active_children()} & set(pids)
-    psutil = pytest.importorskip("psutil")
     descendants = {p.pid for p in psutil.Process().children(recursive=True)}
     assert not descendants & set(pids)
     with pytest.raises(RuntimeError):
