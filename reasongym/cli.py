@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -34,9 +35,16 @@ def _parse_kwargs(pairs: Sequence[str]) -> dict[str, Any]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    """Print every registered id with its family, item count, data source and reward modes."""
+    """Print every registered id with its family, item count, data source and reward modes.
+
+    Only local files and already cached hub datasets are counted unless ``--download`` is given: the hub
+    is put in offline mode for this command, so listing never waits on the network.
+    """
+    if not args.download:
+        os.environ["HF_HUB_OFFLINE"] = "1"
     table = Table(title="reasongym environments")
-    for column in ("id", "family", "items", "data source", "reward modes", "description"):
+    table.add_column("id", no_wrap=True)
+    for column in ("family", "items", "data source", "reward modes", "description"):
         table.add_column(column)
     for entry in reasongym.CATALOG.values():
         try:
@@ -44,7 +52,8 @@ def cmd_list(args: argparse.Namespace) -> int:
             items, origin = str(len(env.unwrapped.source)), env.unwrapped.source.origin
             env.close()
         except Exception as exc:  # data not available offline: say so instead of failing the listing
-            items, origin = "?", f"unavailable ({type(exc).__name__}); set ${DATA_DIR_ENV} or data_files="
+            hint = "" if args.download else ", or --download"
+            items, origin = "?", f"not available locally ({type(exc).__name__}): set ${DATA_DIR_ENV}{hint}"
         table.add_row(entry.id, entry.family, items, origin, ", ".join(entry.reward_modes), entry.description)
     console.print(table)
     return 0
@@ -119,7 +128,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reasongym", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="list registered environments").set_defaults(func=cmd_list)
+    listing = sub.add_parser("list", help="list registered environments")
+    listing.add_argument("--download", action="store_true", help="load hub datasets that are not cached yet")
+    listing.set_defaults(func=cmd_list)
 
     ev = sub.add_parser("eval", help="evaluate a policy on an environment")
     ev.add_argument("env_id")

@@ -1,0 +1,185 @@
+"""A :class:`~reasongym.agents.base.Policy` backed by a Hugging Face transformers model (text or Qwen-VL).
+
+Why a hand-written decoding loop instead of ``model.generate``: ``generate`` samples with
+``torch.multinomial`` on the global RNG, so reproducible sampling would mean seeding global state, and
+one shared stream would make a row's sample depend on the rest of its batch. Here each conversation
+draws from its own ``torch.Generator`` seeded from ``(SamplingParams.seed, index)`` (see
+:mod:`reasongym.agents.seeding`): the same seed gives the same completions whatever the batch size, and
+the reported log-probs are computed from exactly the distribution each token was drawn from
+(:mod:`reasongym.agents.sampling`). The loop is a plain KV-cached forward: one prompt pass with
+left-padded inputs and explicit position ids (:mod:`reasongym.agents.positions`), then one token per
+step. Finished rows stop drawing random numbers; the loop ends when every row has finished.
+
+Completions carry the exact sampled ids (ending with the EOS id when one was produced), their log-probs,
+the unpadded prompt ids and, for vision-language models, the processor tensors of the prompt in
+``extra`` so that a trainer can recompute log-probs with the same forward inputs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+from reasongym.agents.base import Completion, SamplingParams
+from reasongym.agents.encoding import EncodedPrompt, collate, make_prompt_encoder
+from reasongym.agents.positions import position_scheme
+from reasongym.agents.sampling import processed_logprobs, select_tokens
+from reasongym.agents.seeding import base_seed, row_seed
+from reasongym.agents.stopping import StopRule
+from reasongym.envs.spaces import Message
+
+
+class TransformersPolicy:
+    """Batched chat generation with a local transformers model.
+
+    Args:
+        model: a causal LM (``AutoModelForCausalLM``) or a Qwen2-VL / Qwen2.5-VL conditional-generation model.
+        tokenizer_or_processor: the tokenizer of a text model, or the ``AutoProcessor`` of a Qwen-VL model;
+            it must have a chat template.
+        device: where to run; the model is moved there. ``None`` keeps the model where it is.
+        batch_size: how many conversations share one forward pass. Prompts are sorted by length before
+            batching to limit padding; results come back in input order and do not depend on batching.
+    """
+
+    def __init__(self, model: Any, tokenizer_or_processor: Any, *, device: str | torch.device | None = None,
+                 batch_size: int = 8):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if device is not None:
+            model = model.to(device)
+        self.model = model
+        self.encoder = make_prompt_encoder(tokenizer_or_processor)
+        self.tokenizer = self.encoder.tokenizer
+        self.batch_size = batch_size
+        pad_id = self.tokenizer.pad_token_id
+        self.pad_id = int(pad_id if pad_id is not None else min(self.eos_ids))
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str, *, dtype: torch.dtype | str | None = None,
+                        device: str | torch.device | None = None, batch_size: int = 8) -> "TransformersPolicy":
+        """Load a model by local path, Hugging Face id or embedded alias (see :func:`resolve_model`).
+
+        ``device`` defaults to CUDA when available, else CPU; ``dtype`` defaults to bfloat16 on CUDA and
+        float32 on CPU. Checkpoints whose config has a ``vision_config`` load with ``AutoProcessor`` and
+        ``AutoModelForImageTextToText``; others with ``AutoTokenizer`` and ``AutoModelForCausalLM``.
+        """
+        from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor,
+                                  AutoTokenizer)
+
+        from reasongym.agents.models import resolve_model
+
+        path = resolve_model(name_or_path)
+        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if dtype is None:
+            dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+        if getattr(AutoConfig.from_pretrained(path), "vision_config", None) is not None:
+            processor = AutoProcessor.from_pretrained(path)
+            model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype)
+            return cls(model, processor, device=device, batch_size=batch_size)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        return cls(model, tokenizer, device=device, batch_size=batch_size)
+
+    @property
+    def eos_ids(self) -> set[int]:
+        """End-of-turn ids: the model's generation-config EOS id(s) plus the tokenizer's EOS token."""
+        return _eos_ids(self.model, self.tokenizer)
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the model's parameters."""
+        return next(self.model.parameters()).device
+
+    def generate(self, conversations: Sequence[list[Message]], sampling: SamplingParams) -> list[Completion]:
+        """Return one completion per conversation (see the module docstring for what each carries)."""
+        prompts = [self.encoder.encode(conversation) for conversation in conversations]
+        seed = base_seed(sampling.seed)
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i].input_ids))
+        results: list[Completion | None] = [None] * len(prompts)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            for start in range(0, len(order), self.batch_size):
+                chunk = order[start : start + self.batch_size]
+                completions = self._generate_batch(
+                    [prompts[i] for i in chunk], [row_seed(seed, i) for i in chunk], sampling
+                )
+                for i, completion in zip(chunk, completions):
+                    results[i] = completion
+        finally:
+            self.model.train(was_training)
+        return [c for c in results if c is not None]
+
+    @torch.inference_mode()
+    def _generate_batch(self, prompts: list[EncodedPrompt], seeds: list[int],
+                        sampling: SamplingParams) -> list[Completion]:
+        """Decode one left-padded batch until every row has hit EOS, a stop string or ``max_tokens``."""
+        device = self.device
+        rule = StopRule.create(self.tokenizer, self.eos_ids, sampling.stop)
+        batch = {key: _to_device(key, value, device, self.model.dtype) for key, value in
+                 collate(prompts, self.pad_id).items()}
+        input_ids = batch.pop("input_ids")
+        attention_mask = batch.pop("attention_mask")
+        positions = position_scheme(self.model)
+        position_ids = positions.prompt(input_ids, attention_mask, batch)
+        generators = [torch.Generator(device=device).manual_seed(seed) for seed in seeds]
+        greedy = sampling.temperature == 0
+        tokens: list[list[int]] = [[] for _ in prompts]
+        logprobs: list[list[float]] = [[] for _ in prompts]
+        active = list(range(len(prompts)))
+        extra_inputs: dict[str, torch.Tensor] = batch  # vision inputs are needed by the prompt pass only
+        past = None
+        step_ids = input_ids
+        for _ in range(sampling.max_tokens):
+            out = self.model(input_ids=step_ids, attention_mask=attention_mask, position_ids=position_ids,
+                             past_key_values=past, use_cache=True, logits_to_keep=1, **extra_inputs)
+            past, extra_inputs = out.past_key_values, {}
+            rows = torch.tensor(active, device=device)
+            row_logprobs = processed_logprobs(out.logits[rows, -1, :].float(), sampling)
+            chosen, chosen_logprobs = select_tokens(row_logprobs, [generators[i] for i in active], greedy)
+            next_ids = torch.full((len(prompts), 1), self.pad_id, dtype=torch.long, device=device)
+            next_ids[rows, 0] = chosen
+            for i, token, logprob in zip(active, chosen.tolist(), chosen_logprobs.tolist()):
+                tokens[i].append(token)
+                logprobs[i].append(logprob)
+            active = [i for i in active if not rule.is_finished(tokens[i])]
+            if not active:
+                break
+            step_ids = next_ids
+            attention_mask = torch.cat([attention_mask, attention_mask.new_ones((len(prompts), 1))], dim=-1)
+            position_ids = positions.step(attention_mask)
+        return [
+            Completion(
+                text=rule.final_text(tokens[i]),
+                token_ids=tokens[i],
+                logprobs=logprobs[i],
+                prompt_token_ids=list(prompt.input_ids),
+                finish_reason="length" if i in active else "stop",
+                extra=dict(prompt.vision),
+            )
+            for i, prompt in enumerate(prompts)
+        ]
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
+    """Collect EOS ids from ``model.generation_config`` (an int or a list) and the tokenizer."""
+    ids: set[int] = set()
+    config = getattr(model, "generation_config", None)
+    configured = getattr(config, "eos_token_id", None)
+    if isinstance(configured, int):
+        ids.add(configured)
+    elif configured is not None:
+        ids.update(int(i) for i in configured)
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    if not ids:
+        raise ValueError("neither the model's generation config nor the tokenizer defines an EOS token")
+    return ids
+
+
+def _to_device(key: str, value: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """Move a batch tensor to ``device``; pixel tensors also take the model's dtype."""
+    if key.startswith("pixel_values"):
+        return value.to(device=device, dtype=dtype)
+    return value.to(device)
