@@ -27,6 +27,7 @@ test: setup
 	$(DATA_ENV) $(BIN)/python -m pytest -q
 
 bench: setup
+	$(BIN)/pip install -q -e ".[bench]"
 	$(DATA_ENV) $(BIN)/python bench/math_env.py
 
 clean:

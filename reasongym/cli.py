@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="evaluate the embedded default model on a few tasks")
     demo.add_argument("--policy", default="smollm2")
-    demo.add_argument("--tasks", type=int, default=16)
+    demo.add_argument("--tasks", type=int, default=8)
     demo.add_argument("-k", type=int, default=2)
     demo.add_argument("--max-tokens", type=int, default=256)
     demo.add_argument("--out", default="runs/demo")
