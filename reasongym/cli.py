@@ -1,9 +1,8 @@
-"""The ``reasongym`` command: ``list``, ``eval`` and ``demo``."""
+"""The ``reasongym`` command: ``list``, ``eval``, ``train`` and ``demo``."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -16,22 +15,9 @@ from rich.table import Table
 import reasongym
 from reasongym.agents.base import SamplingParams
 from reasongym.tasks.loading import DATA_DIR_ENV
+from reasongym.training.config import parse_assignments
 
 console = Console()
-
-
-def _parse_kwargs(pairs: Sequence[str]) -> dict[str, Any]:
-    """``key=value`` pairs; values are read as JSON when they parse (numbers, lists), else as strings."""
-    kwargs: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"error: --env-kwarg expects key=value, got {pair!r}")
-        try:
-            kwargs[key] = json.loads(value)
-        except json.JSONDecodeError:
-            kwargs[key] = value
-    return kwargs
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -97,7 +83,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     out = Path(args.out or Path("runs") / "eval" / f"{args.env_id.replace('/', '_')}_{args.policy.replace(':', '_')}")
     run_eval(args.env_id, args.policy, k=args.k, max_tasks=args.max_tasks, out=out, max_tokens=args.max_tokens,
              temperature=args.temperature, batch_size=args.batch_size, seed=args.seed,
-             env_kwargs=_parse_kwargs(args.env_kwarg), resume=args.resume, device=args.device)
+             env_kwargs=parse_assignments(args.env_kwarg), resume=args.resume, device=args.device)
     return 0
 
 
@@ -125,6 +111,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train with a YAML config; ``--set key=value`` overrides dotted keys (values parsed as JSON)."""
+    from reasongym.training.config import load_config
+    from reasongym.training.trainer import Trainer
+
+    config = load_config(args.config, parse_assignments(args.set))
+    records = Trainer(config, resume=not args.no_resume).train()
+    last = records[-1] if records else {}
+    console.print(f"done: {len(records)} metric records in {config.run.out_dir}/metrics.jsonl, curves in "
+                  f"{config.run.out_dir}/curves.png; last reward {last.get('reward/mean', float('nan')):.3f}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reasongym", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -146,6 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--resume", action="store_true", help="keep samples already in OUT/samples.jsonl")
     ev.add_argument("--device", default=None)
     ev.set_defaults(func=cmd_eval)
+
+    train = sub.add_parser("train", help="train a policy with a YAML config (see examples/configs)")
+    train.add_argument("config")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. run.steps=5")
+    train.add_argument("--no-resume", action="store_true", help="ignore checkpoints in run.out_dir")
+    train.set_defaults(func=cmd_train)
 
     demo = sub.add_parser("demo", help="evaluate the embedded default model on a few tasks")
     demo.add_argument("--policy", default="smollm2")

@@ -33,7 +33,7 @@ def make(env_id: str, **kwargs) -> gym.Env:
 
 def test_every_family_module_registers_ids():
     assert {"reason/AIME-v0", "reason/AIME24-v0", "reason/AIME25-v0", "reason/AMC23-v0", "reason/MATH500-v0",
-            "reason/GSM8K-v0", "reason/Countdown-v0", "reason/Arithmetic-v0"} <= set(ALL_IDS)
+            "reason/GSM8K-v0", "reason/Countdown-v0", "reason/Arithmetic-v0", "reason/Echo-v0"} <= set(ALL_IDS)
     assert all(i in gym.registry for i in ALL_IDS)
 
 

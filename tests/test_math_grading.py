@@ -5,19 +5,24 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import random
 import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
 import pytest
 
 from reasongym.runtime.workers import CallTimeout, WorkerError, WorkerPool
-from reasongym.tasks.math import Grade, extract_answer, grade, grade_many, last_boxed
+from reasongym.tasks.math import (Grade, Verdict, equivalent, extract_answer, grade, grade_many, last_boxed,
+                                  verifier_pool)
+from reasongym.tasks.math.grade import _symbolic_verdict, _value_of_equation
 from reasongym.tasks.math.extract import MAX_ANSWER_CHARS, MAX_RESPONSE_CHARS
 from reasongym.tasks.math.normalize import clean_answer, count_values, parse_number
+from reasongym.tasks.math.numeric import compare as compare_values
 
 from conftest import MATH_DATA as DATA_DIR
 
@@ -144,6 +149,134 @@ def test_normalisation_details() -> None:
     assert count_values("(1, 2)") == 2
     assert count_values("(-\\infty, 1) \\cup (2, \\infty)") == 1
     assert count_values("\\pm 3") == 2
+
+
+# --------------------------------------------------------------------------- in-process evaluation
+
+
+class RefusingPool:
+    """Stands in for the worker pool and fails the test if a symbolic check is attempted."""
+
+    size = 1
+
+    def call(self, *args: object, **kwargs: object) -> None:
+        raise AssertionError("math-verify was called")
+
+
+def fast(pred: str, gold: str) -> Verdict:
+    """``equivalent`` that must decide without math-verify."""
+    return equivalent(pred, gold, pool=RefusingPool())  # type: ignore[arg-type]
+
+
+SAME_VALUE_OTHER_FORM = [  # stay correct; close values go on to math-verify, which has the last word
+    (r"\frac{\sqrt{2}}{2}", r"\frac{1}{\sqrt{2}}"),
+    (r"2\pi", r"\pi \cdot 2"),
+    (r"\frac{14}{3}", r"4\frac{2}{3}"),
+    ("0.5", r"\frac12"),
+    ("1+i", "i+1"),
+    (r"\frac{\sqrt{6}}{3}", r"\sqrt{\frac{2}{3}}"),
+    (r"\frac{\pi}{2}", r"1/2 \cdot \pi"),
+    (r"\sqrt[3]{16}", r"2\sqrt[3]{2}"),
+    ("3.1415927", r"\pi"),  # math-verify rounds decimals to 6 places
+    ("2x+2", "2(x+1)"),
+]
+
+
+@pytest.mark.parametrize(("pred", "gold"), SAME_VALUE_OTHER_FORM)
+def test_same_value_in_another_form_stays_correct(pred: str, gold: str) -> None:
+    result = grade(boxed(pred), gold)
+    assert result.correct and not result.timed_out, result
+
+
+@pytest.mark.parametrize(("pred", "gold"), [
+    (r"\frac{14}{3}", r"4\frac{2}{3}"),
+    (r"2^{10}", "1024"),
+    (r"\sqrt{\frac{9}{4}}", r"\frac{3}{2}"),
+    (r"-2^{2}", "-4"),
+    ("(5)", "5"),
+])
+def test_equal_exact_rationals_are_correct_in_process(pred: str, gold: str) -> None:
+    verdict = fast(pred, gold)
+    assert verdict.correct and verdict.reason == "same exact value", verdict
+
+
+FAST_WRONG = [
+    # constant expressions with different values
+    (r"\frac{\sqrt{3}}{2}", r"\frac{\sqrt{2}}{2}", "values differ"),
+    (r"3\pi", r"\pi \cdot 2", "values differ"),
+    (r"\frac{1}{2\pi}", r"\frac{\pi}{2}", "values differ"),
+    (r"4\frac{1}{3}", r"\frac{14}{3}", "values differ"),
+    ("1-i", "1+i", "values differ"),
+    (r"e^{2}", r"\pi^{2}", "values differ"),
+    (r"\sqrt[3]{16}", r"2\sqrt{2}", "values differ"),
+    (r"2^{10}", r"10^{3}", "values differ"),
+    # a variable where a constant is expected, and expressions that differ
+    ("x", "5", "values differ"),
+    ("3n+1", r"\frac{1}{2}", "values differ"),
+    ("x^2+2x", "(x+1)^2", "values differ"),
+    ("i", "2", "values differ"),
+    # words
+    (r"\text{even}", "odd", "values differ"),
+    (r"\text{Yes}", r"\text{No}", "values differ"),
+    # fewer values than the reference lists
+    ("2", "2, -2", "1 values given where the reference has 2"),
+    ("3", r"\pm 3", "1 values given where the reference has 2"),
+    ("1", "(1, 2)", "1 values given where the reference has 2"),
+    ("5", r"\{1, 5\}", "1 values given where the reference has 2"),
+]
+
+
+@pytest.mark.parametrize(("pred", "gold", "reason"), FAST_WRONG)
+def test_different_values_are_wrong_in_process(pred: str, gold: str, reason: str) -> None:
+    verdict = fast(pred, gold)
+    assert not verdict.correct and not verdict.timed_out and reason in verdict.reason, verdict
+
+
+@pytest.mark.parametrize(("pred", "gold"), [
+    (r"\frac{\sqrt{2}}{2}", r"\frac{1}{\sqrt{2}}"),  # close floats: only math-verify may accept
+    ("3.14159", r"\pi"),  # within the tolerance, which covers math-verify's rounding to 6 places
+    ("i^{2}", "-1"),  # i may be the imaginary unit
+    ("e", "2.718281828"),  # e is Euler's number, as in latex2sympy
+    (r"(10^{20}\pi+1)-10^{20}\pi", "1"),  # cancellation: the error bound says "unknown", not 0
+    ("5d", "5"),  # math-verify strips trailing unit words ("d" is one)
+    ("2 3", "5"),  # latex2sympy reads juxtaposed numbers as a sum
+    ("(2)(3)", "6"),
+    (r"2\frac{1}{2}^{2}", r"\frac{1}{2}"),
+    (r"\sqrt[3]{-8}", "-2"),  # a root of a negative number: branch conventions differ
+    (r"2^{3^{2}}", "512"),  # nested power
+    (r"10^{1001}", "1"),  # exponent above the bound
+    (r"e^{1000}", "1"),  # overflow
+    (POWER_TOWER, "5"),
+    (r"\log 2", "1"),  # unknown command
+    ("x_{1}", "1"),
+    ("x or y", "x"),
+    ("infinity", "1"),
+    ("(" * 100 + "1" + ")" * 100, "2"),
+])
+def test_evaluation_leaves_unclear_cases_to_math_verify(pred: str, gold: str) -> None:
+    assert compare_values(clean_answer(pred), clean_answer(gold)) is None
+
+
+def test_evaluation_never_raises_on_arbitrary_token_soup() -> None:
+    pieces = ["1", "2", "0", ".5", "3.25", "x", "i", "e", "E", "d", r"\pi", r"\frac", r"\sqrt", r"\cdot", "{", "}",
+              "(", ")", "[", "]", "^", "+", "-", "*", "/", " ", "10^{999}", "2^{1000}", r"\infty", "_", ","]
+    rng = random.Random(0)
+    start = time.monotonic()
+    for _ in range(5000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 24)))
+        assert compare_values(text, r"\frac{1}{2}") in (True, False, None)
+    assert time.monotonic() - start < SLACK_SECONDS
+
+
+def test_worker_caches_parsed_reference_answers() -> None:
+    grading = sys.modules["reasongym.tasks.math.grade"]
+    grading._gold_cache.clear()
+    assert grading._symbolic_verdict(r"\sqrt{2}", r"\frac{2}{\sqrt{2}}", 5).correct
+    assert grading._symbolic_verdict(r"\sqrt{3}", r"\frac{2}{\sqrt{2}}", 5) == Verdict(False, False,
+                                                                                     "symbolically different")
+    assert list(grading._gold_cache) == [r"\frac{2}{\sqrt{2}}"]
+    assert not grading._symbolic_verdict("1", r"\frac{", 5).correct
+    assert r"\frac{" not in grading._gold_cache  # an empty parse (perhaps a timeout) is not kept
 
 
 # --------------------------------------------------------------------------- extraction
@@ -273,7 +406,7 @@ def test_expression_that_never_finishes_times_out() -> None:
 def test_hard_kill_backstop_and_recovery() -> None:
     pool = WorkerPool(1)
     try:
-        assert grade(boxed(r"\sqrt{9}"), "3", pool=pool).correct
+        assert grade(boxed("x^2-1"), "(x-1)(x+1)", pool=pool).correct  # equal values: needs math-verify
         (pid,) = pool.pids()
         start = time.monotonic()
         # below one second math-verify's own alarm cannot fire first: the pool must kill the worker
@@ -281,7 +414,7 @@ def test_hard_kill_backstop_and_recovery() -> None:
         assert result.timed_out and not result.correct and "killed" in result.reason
         assert time.monotonic() - start < 0.5 + SLACK_SECONDS
         assert not _alive(pid)
-        assert grade(boxed(r"\sqrt{16}"), "4", pool=pool).correct
+        assert grade(boxed("(x+2)^2"), "x^2+4x+4", pool=pool).correct
     finally:
         pool.close()
 
@@ -425,3 +558,48 @@ def test_gsm8k_reference_solutions_grade_correct() -> None:
     rows = _jsonl("gsm8k.jsonl")[:200]
     for row in rows:
         assert grade(row["answer"], row["answer"], mode="gsm8k").correct, row["idx"]
+
+
+class DeferringPool:
+    """Stands in for the worker pool: marks the verdicts that would need math-verify."""
+
+    size = 1
+
+    def call(self, *args: object, **kwargs: object) -> Verdict:
+        return Verdict(False, False, "deferred to math-verify")
+
+
+def test_in_process_verdicts_agree_with_math_verify_on_math500() -> None:
+    """Soundness sweep of the value count and the numeric evaluation against math-verify's own verdicts.
+
+    Pairs: each reference solution's boxed answer against its own item's answer and the next item's,
+    2000 seeded random pairs of two items' answers, and each single-valued answer rewritten into forms of
+    the same value against itself. Every pair that those rules decide is also sent to math-verify (as the
+    grader would send it): a rule may never call wrong what math-verify calls correct, nor the reverse.
+    """
+    rows = _jsonl("math500.jsonl")
+    answers = [row["answer"] for row in rows]
+    solutions = [last_boxed(row["solution"]) or row["answer"] for row in rows]
+    rng = random.Random(0)
+    pairs = [*zip(solutions, answers), *zip(solutions, answers[1:] + answers[:1])]
+    pairs += [(answers[j], answers[k]) for j, k in (rng.sample(range(len(rows)), 2) for _ in range(2000))]
+    pairs += [(form.format(a), a) for a in answers if count_values(clean_answer(a)) == 1
+              for form in ("({})", "1\\cdot ({})", "({})+0", "\\frac{{2({})}}{{2}}")]
+
+    decided = []
+    for pred, gold in pairs:
+        verdict = equivalent(pred, gold, pool=DeferringPool())  # type: ignore[arg-type]
+        cleaned_pred, cleaned_gold = clean_answer(pred), clean_answer(gold)
+        if verdict.reason in ("same exact value", "values differ numerically") or \
+                count_values(cleaned_pred) < count_values(cleaned_gold):
+            decided.append((_value_of_equation(cleaned_pred, cleaned_gold)[0], cleaned_gold, verdict))
+    pool = verifier_pool()
+    with ThreadPoolExecutor(max_workers=pool.size) as executor:
+        references = list(executor.map(lambda item: pool.call(_symbolic_verdict, item[0], item[1], 4, timeout=5),
+                                       decided))
+    disagreements = [(pred, gold, verdict.reason, reference.reason)
+                     for (pred, gold, verdict), reference in zip(decided, references)
+                     if verdict.correct != reference.correct]
+    print(f"soundness sweep: {len(pairs)} pairs, {len(decided)} decided by the value count or evaluation, "
+          f"{len(disagreements)} disagree with math-verify")
+    assert not disagreements

@@ -23,7 +23,7 @@ from PIL import Image
 from reasongym.envs.spaces import Message, message_text
 
 # Processor outputs that have one entry per prompt token and must be padded like ``input_ids``.
-_PER_TOKEN_KEYS = frozenset({"mm_token_type_ids"})
+PER_TOKEN_KEYS = frozenset({"mm_token_type_ids"})
 
 
 @dataclass
@@ -50,8 +50,19 @@ class TextPromptEncoder:
 
     def encode(self, conversation: Sequence[Message]) -> EncodedPrompt:
         """Render the conversation with ``add_generation_prompt=True`` and tokenise it."""
+        return self.encode_text(self.render(conversation, add_generation_prompt=True), conversation)
+
+    def render(self, conversation: Sequence[Message], *, add_generation_prompt: bool) -> str:
+        """The chat template's text for ``conversation`` (text parts of each message joined)."""
         flat = [_flatten_message(m) for m in conversation]
-        text = self.tokenizer.apply_chat_template(flat, add_generation_prompt=True, tokenize=False)
+        return self.tokenizer.apply_chat_template(flat, add_generation_prompt=add_generation_prompt, tokenize=False)
+
+    def encode_text(self, text: str, conversation: Sequence[Message]) -> EncodedPrompt:
+        """Tokenise rendered ``text``.
+
+        ``conversation`` (the messages ``text`` shows) is part of the shared encoder interface, where it
+        supplies media; a text model has none (:meth:`render` rejects image and video parts).
+        """
         # The template already writes any BOS token; adding special tokens again would double it.
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         return EncodedPrompt(input_ids=list(ids))
@@ -69,10 +80,23 @@ class VisionPromptEncoder:
 
     def encode(self, conversation: Sequence[Message]) -> EncodedPrompt:
         """Render the conversation, load and resize its images and videos, and run the processor."""
+        return self.encode_text(self.render(conversation, add_generation_prompt=True), conversation)
+
+    def render(self, conversation: Sequence[Message], *, add_generation_prompt: bool) -> str:
+        """The chat template's text for ``conversation``, with one placeholder per image or video."""
+        messages = [_resolve_vision_parts(m) for m in conversation]
+        return self.processor.apply_chat_template(messages, add_generation_prompt=add_generation_prompt,
+                                                  tokenize=False)
+
+    def encode_text(self, text: str, conversation: Sequence[Message]) -> EncodedPrompt:
+        """Process rendered ``text`` with the images and videos of ``conversation``, in order.
+
+        ``text`` must hold one placeholder per media part of ``conversation``; the processor expands each
+        to the number of vision tokens of its (resized) image or video.
+        """
         from qwen_vl_utils import process_vision_info
 
         messages = [_resolve_vision_parts(m) for m in conversation]
-        text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         images, videos, video_kwargs = process_vision_info(
             [messages], return_video_kwargs=True, return_video_metadata=True, image_patch_size=self._patch_size
         )
@@ -81,10 +105,11 @@ class VisionPromptEncoder:
             frames, metadata = zip(*videos)
             videos = list(frames)
             kwargs = {**video_kwargs, "video_metadata": list(metadata)}
-        outputs = self.processor(text=[text], images=images, videos=videos, return_tensors="pt", **kwargs)
+        outputs = self.processor(text=[text], images=images, videos=videos, return_tensors="pt",
+                                 add_special_tokens=False, **kwargs)
         ids = outputs["input_ids"][0].tolist()
         vision = {
-            key: (value[0] if key in _PER_TOKEN_KEYS else value)
+            key: (value[0] if key in PER_TOKEN_KEYS else value)
             for key, value in outputs.items()
             if key not in ("input_ids", "attention_mask") and isinstance(value, torch.Tensor)
         }
@@ -114,7 +139,7 @@ def collate(prompts: Sequence[EncodedPrompt], pad_id: int) -> dict[str, torch.Te
     batch = {"input_ids": input_ids, "attention_mask": attention_mask}
     keys = sorted({key for p in prompts for key in p.vision})
     for key in keys:
-        if key in _PER_TOKEN_KEYS:
+        if key in PER_TOKEN_KEYS:
             padded = torch.zeros((len(prompts), width), dtype=torch.long)
             for row, prompt in enumerate(prompts):
                 if key in prompt.vision:

@@ -93,8 +93,28 @@ class TransformersPolicy:
 
     def generate(self, conversations: Sequence[list[Message]], sampling: SamplingParams) -> list[Completion]:
         """Return one completion per conversation (see the module docstring for what each carries)."""
-        prompts = [self.encoder.encode(conversation) for conversation in conversations]
-        seed = base_seed(sampling.seed)
+        return self.generate_ids([self.encoder.encode(conversation) for conversation in conversations], sampling)
+
+    def generate_ids(self, prompts: Sequence[EncodedPrompt], sampling: SamplingParams, *,
+                     seeds: Sequence[int] | None = None) -> list[Completion]:
+        """Continue exact prompt token ids (token-in/token-out), one completion per prompt.
+
+        This is the entry point of multi-turn RL rollouts: turn ``t + 1`` is conditioned on exactly the
+        ids of turn ``t``'s prompt, its sampled ids and the environment's reply ids, never on re-tokenised
+        text. A VLM prompt's ``vision`` holds the processor tensors of every image and video placeholder
+        in ``input_ids``, in order (per-token keys such as ``mm_token_type_ids`` span all of ``input_ids``).
+
+        Args:
+            prompts: the prompts, e.g. from ``self.encoder.encode`` or grown turn by turn.
+            sampling: generation settings; ``sampling.seed`` seeds row ``i`` with ``row_seed(seed, i)``.
+            seeds: explicit per-prompt sampling seeds instead, so that a row's sample depends only on its
+                own seed and not on its position in the call (``sampling.seed`` is then ignored).
+        """
+        if seeds is None:
+            seed = base_seed(sampling.seed)
+            seeds = [row_seed(seed, i) for i in range(len(prompts))]
+        elif len(seeds) != len(prompts):
+            raise ValueError(f"{len(seeds)} seeds for {len(prompts)} prompts")
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i].input_ids))
         results: list[Completion | None] = [None] * len(prompts)
         was_training = self.model.training
@@ -102,9 +122,7 @@ class TransformersPolicy:
         try:
             for start in range(0, len(order), self.batch_size):
                 chunk = order[start : start + self.batch_size]
-                completions = self._generate_batch(
-                    [prompts[i] for i in chunk], [row_seed(seed, i) for i in chunk], sampling
-                )
+                completions = self._generate_batch([prompts[i] for i in chunk], [seeds[i] for i in chunk], sampling)
                 for i, completion in zip(chunk, completions):
                     results[i] = completion
         finally:

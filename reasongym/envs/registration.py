@@ -61,3 +61,5 @@ def register_all() -> None:
                  reward_modes=_MATH_MODES, description="reach a target with the dealt numbers (levels 1-4)")
     register_env("Arithmetic-v0", "reasongym.envs.math:ArithmeticEnv", family="math", data="procedural",
                  reward_modes=_MATH_MODES, description="evaluate an integer expression (levels 1-4)")
+    register_env("Echo-v0", "reasongym.envs.toy:EchoEnv", family="toy", data="procedural",
+                 reward_modes=("exact", "partial"), description="reply with a given string: a trainer sanity check")

@@ -29,6 +29,8 @@ class EvalConfig:
     env_id: str
     k: int = 1
     max_tasks: int | None = None
+    #: evaluate items ``first_index, first_index + 1, ...`` (e.g. a held-out tail of a procedural range)
+    first_index: int = 0
     batch_size: int = 8
     seed: int = 0
     env_kwargs: dict[str, Any] | None = None
@@ -40,6 +42,8 @@ class EvalConfig:
             raise ValueError(f"max_tasks must be at least 1, got {self.max_tasks}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.first_index < 0:
+            raise ValueError(f"first_index must be >= 0, got {self.first_index}")
 
 
 def _record(env_id: str, index: int, sample: int, episode: Episode) -> dict[str, Any]:
@@ -72,8 +76,8 @@ def _record(env_id: str, index: int, sample: int, episode: Episode) -> dict[str,
     }
 
 
-def _jobs(num_tasks: int, k: int, done: set[tuple[int, int]]) -> list[tuple[int, int]]:
-    return [(i, s) for i in range(num_tasks) for s in range(k) if (i, s) not in done]
+def _jobs(indices: range, k: int, done: set[tuple[int, int]]) -> list[tuple[int, int]]:
+    return [(i, s) for i in indices for s in range(k) if (i, s) not in done]
 
 
 def _batches(items: Sequence[tuple[int, int]], size: int) -> Iterator[Sequence[tuple[int, int]]]:
@@ -130,10 +134,11 @@ def evaluate(config: EvalConfig, policy: Policy | PolicyFor, sampling: SamplingP
         samples_path.unlink()
     envs = [gym.make(config.env_id, **(config.env_kwargs or {})) for _ in range(config.batch_size)]
     try:
-        num_tasks = len(envs[0].unwrapped.source)
-        if config.max_tasks is not None:
-            num_tasks = min(num_tasks, config.max_tasks)
-        jobs = _jobs(num_tasks, config.k, {(r["index"], r["sample"]) for r in records})
+        size = len(envs[0].unwrapped.source)
+        if config.first_index >= size:
+            raise ValueError(f"first_index {config.first_index} is past the {size} items of {config.env_id}")
+        last = size if config.max_tasks is None else min(size, config.first_index + config.max_tasks)
+        jobs = _jobs(range(config.first_index, last), config.k, {(r["index"], r["sample"]) for r in records})
         started = time.perf_counter()
         columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with Progress(*columns, disable=not show_progress) as progress, samples_path.open("a") as sink:

@@ -5,9 +5,13 @@ Order of the checks, cheapest first:
 1. :func:`~reasongym.tasks.math.extract.extract_answer` picks the single final answer (or none).
 2. Cleaned strings equal -> correct.
 3. Guards against answers that hedge: more listed values than the reference has, an equation whose
-   left side is a number (``3 = 204``) or an equality chain with contradicting numbers -> wrong.
+   left side is a number (``3 = 204``) or an equality chain with contradicting numbers -> wrong. Fewer
+   listed values than the reference has (``2`` for ``2, -2``) -> wrong as well.
 4. Both sides plain numbers -> exact comparison in-process (:mod:`~reasongym.tasks.math.normalize`).
-5. Otherwise ``math_verify.parse``/``verify`` on the two single answers, in a worker process with a hard
+5. Both sides evaluate in-process (:mod:`~reasongym.tasks.math.numeric`: constants such as
+   ``\\frac{\\sqrt{2}}{2}``, expressions in variables, words) -> certainly different values are wrong, equal
+   exact rationals correct; close values go on to math-verify.
+6. Otherwise ``math_verify.parse``/``verify`` on the two single answers, in a worker process with a hard
    timeout (:class:`~reasongym.runtime.workers.WorkerPool`). math-verify's own ``SIGALRM`` timeouts work
    there because the worker runs it on its main thread; the SIGKILL of an overrunning worker is the
    backstop for code that never returns to the interpreter. A timeout grades as wrong.
@@ -23,6 +27,7 @@ import os
 import re
 import threading
 import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterable, NamedTuple, Union
@@ -37,6 +42,7 @@ from reasongym.tasks.math.normalize import (
     numbers_equal,
     parse_number,
 )
+from reasongym.tasks.math.numeric import compare as compare_values
 
 GoldAnswer = Union[str, int, float]
 
@@ -124,7 +130,7 @@ def equivalent(pred: str, gold: str, timeout: float = 5.0, *, pool: WorkerPool |
     if comparison_key(pred) == comparison_key(gold):
         return Verdict(True, False, "same normalised answer")
     given, expected = count_values(pred), count_values(gold)
-    if given > expected:
+    if given != expected:
         return Verdict(False, False, f"{given} values given where the reference has {expected}")
     pred, problem = _value_of_equation(pred, gold)
     if problem:
@@ -135,6 +141,9 @@ def equivalent(pred: str, gold: str, timeout: float = 5.0, *, pool: WorkerPool |
     if pred_number is not None and gold_number is not None:
         same = numbers_equal(pred_number, gold_number)
         return Verdict(same, False, "numbers are equal" if same else "numbers differ")
+    same = compare_values(pred, gold)
+    if same is not None:
+        return Verdict(same, False, "same exact value" if same else "values differ numerically")
     try:
         return (pool or verifier_pool()).call(_symbolic_verdict, pred, gold, _inner_timeout(timeout),
                                               timeout=timeout)
@@ -174,19 +183,13 @@ def _inner_timeout(timeout: float) -> int:
 
 def _symbolic_verdict(pred: str, gold: str, inner_timeout: int) -> Verdict:
     """Worker side: parse each single answer with math-verify (LaTeX only, one candidate) and verify."""
-    from math_verify import LatexExtractionConfig, parse, verify
+    from math_verify import verify
     from math_verify.errors import TimeoutException
 
-    config = [LatexExtractionConfig(boxed_match_priority=0, try_extract_without_anchor=False)]
     started = time.monotonic()
-
-    def parse_one(answer: str) -> list[object]:
-        return parse(f"\\boxed{{{answer}}}", config, fallback_mode="no_fallback", extraction_mode="first_match",
-                     parsing_timeout=inner_timeout, raise_on_error=True)
-
     try:
-        gold_parsed = parse_one(gold)
-        pred_parsed = parse_one(pred)
+        gold_parsed = _parsed_gold(gold, inner_timeout)
+        pred_parsed = _parse_latex(pred, inner_timeout)
         if not gold_parsed or not pred_parsed:
             # math-verify swallows a parse timeout as "no parse"; the clock tells them apart
             slow = time.monotonic() - started >= inner_timeout
@@ -198,6 +201,36 @@ def _symbolic_verdict(pred: str, gold: str, inner_timeout: int) -> Verdict:
     except Exception as exc:  # sympy raises many types on odd input; each means "not shown equal"
         return Verdict(False, False, f"math-verify error: {type(exc).__name__}")
     return Verdict(bool(same), False, "symbolically equal" if same else "symbolically different")
+
+
+def _parse_latex(answer: str, inner_timeout: int) -> list[object]:
+    """math-verify's parse of one single answer as LaTeX (first candidate only)."""
+    from math_verify import LatexExtractionConfig, parse
+
+    config = [LatexExtractionConfig(boxed_match_priority=0, try_extract_without_anchor=False)]
+    return parse(f"\\boxed{{{answer}}}", config, fallback_mode="no_fallback", extraction_mode="first_match",
+                 parsing_timeout=inner_timeout, raise_on_error=True)
+
+
+#: reference answers whose parse a worker keeps: RL groups grade many responses against the same reference
+GOLD_CACHE_SIZE = 4096
+_gold_cache: OrderedDict[str, list[object]] = OrderedDict()
+
+
+def _parsed_gold(gold: str, inner_timeout: int) -> list[object]:
+    """:func:`_parse_latex` of a reference answer through a per-worker LRU cache (workers are single-threaded).
+
+    An empty parse is not kept: it may be a parse timeout that math-verify swallowed.
+    """
+    if gold in _gold_cache:
+        _gold_cache.move_to_end(gold)
+        return _gold_cache[gold]
+    parsed = _parse_latex(gold, inner_timeout)
+    if parsed:
+        _gold_cache[gold] = parsed
+        if len(_gold_cache) > GOLD_CACHE_SIZE:
+            _gold_cache.popitem(last=False)
+    return parsed
 
 
 def _warm_up() -> None:

@@ -1,0 +1,228 @@
+"""Training configuration: nested dataclasses loaded from YAML, with unknown keys rejected.
+
+A config file mirrors the dataclasses (``model``, ``env``, ``rollout``, ``reward``, ``algorithm``,
+``optim``, ``run``); every field has a default, so a file only states what it changes. See
+``examples/configs/`` for complete files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+ADVANTAGES = ("grpo", "dr_grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline")
+LOSS_AGGREGATIONS = ("token-mean", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm")
+KL_ESTIMATORS = ("k1", "abs", "k2", "k3")
+SCHEDULES = ("constant", "linear", "cosine")
+
+
+@dataclass
+class LoraConfig:
+    """LoRA adapters through peft; ``target_modules`` names the linear layers to adapt."""
+
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.0
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+
+
+@dataclass
+class ModelConfig:
+    """The policy: a name for :func:`reasongym.agents.models.resolve_model`, or ``tiny-qwen2`` (tests)."""
+
+    name: str = "smollm2"
+    dtype: str = "float32"
+    device: str | None = None
+    gradient_checkpointing: bool = False
+    lora: LoraConfig | None = None
+
+
+@dataclass
+class EnvConfig:
+    """Which environment trains the policy, and which of its items are used."""
+
+    id: str = "reason/Countdown-v0"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    #: training items are drawn from ``[first_index, first_index + num_tasks)``; by default every item
+    #: from ``first_index`` up to the held-out evaluation items
+    first_index: int = 0
+    num_tasks: int | None = None
+
+
+@dataclass
+class RolloutConfig:
+    """How rollouts are sampled: ``tasks_per_step`` groups of ``group_size`` episodes each."""
+
+    tasks_per_step: int = 4
+    group_size: int = 8
+    max_tokens: int = 256
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    #: DAPO: drop groups whose rewards all agree and sample more tasks instead
+    dynamic_sampling: bool = False
+    max_resample_rounds: int = 3
+
+
+@dataclass
+class RewardConfig:
+    """Transforms applied to each episode's reward parts before advantages."""
+
+    #: weight of each named part (missing parts weigh 1)
+    weights: dict[str, float] = field(default_factory=dict)
+    #: G-RA threshold: step rewards count only when the outcome reaches it (``None`` disables gating)
+    gate_threshold: float | None = None
+    #: ``episode``: gated sum added to the outcome; ``turn``: each gated step reward stays at its turn
+    gate_mode: str = "episode"
+    #: DAPO soft overlong penalty: responses past ``max_tokens - overlong_buffer`` lose up to ``overlong_penalty``
+    overlong_buffer: int = 0
+    overlong_penalty: float = 1.0
+
+
+@dataclass
+class AlgorithmConfig:
+    """Advantage estimator and loss (see :mod:`reasongym.training.advantages` and ``losses``)."""
+
+    advantage: str = "grpo"
+    ppo_epochs: int = 1
+    clip_ratio_low: float = 0.2
+    clip_ratio_high: float = 0.28
+    dual_clip_c: float | None = None
+    kl_coef: float = 0.0
+    kl_estimator: str = "k3"
+    kl_in_reward: bool = False
+    entropy_coef: float = 0.0
+    loss_agg: str = "token-mean"
+    lambda_pos: float = 1.0
+    lambda_neg: float = 1.0
+    #: discount of ``reinforce_pp`` returns
+    gamma: float = 1.0
+
+
+@dataclass
+class OptimConfig:
+    """AdamW, an LR schedule, gradient clipping and micro-batching (gradient accumulation)."""
+
+    lr: float = 1e-5
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = 0
+    schedule: str = "constant"
+    max_grad_norm: float = 1.0
+    micro_batch_size: int = 8
+    logprob_chunk_size: int = 1024
+
+
+@dataclass
+class RunConfig:
+    """Length, seed, output folder, checkpointing and periodic evaluation."""
+
+    steps: int = 50
+    seed: int = 0
+    out_dir: str = "runs/train"
+    save_every: int = 10
+    keep_checkpoints: int = 2
+    #: evaluate greedy pass@1 every this many steps (0: never) on the environment's last ``eval_tasks``
+    #: items, which are then held out of the training range
+    eval_every: int = 0
+    eval_tasks: int = 32
+    eval_max_tokens: int | None = None
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    env: EnvConfig = field(default_factory=EnvConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.algorithm.advantage in ADVANTAGES, f"algorithm.advantage must be one of {ADVANTAGES}"),
+            (self.algorithm.loss_agg in LOSS_AGGREGATIONS, f"algorithm.loss_agg must be one of {LOSS_AGGREGATIONS}"),
+            (self.algorithm.kl_estimator in KL_ESTIMATORS, f"algorithm.kl_estimator must be one of {KL_ESTIMATORS}"),
+            (self.optim.schedule in SCHEDULES, f"optim.schedule must be one of {SCHEDULES}"),
+            (self.reward.gate_mode in ("episode", "turn"), "reward.gate_mode must be 'episode' or 'turn'"),
+            (self.model.dtype in ("float32", "bfloat16", "float16"), "model.dtype must be float32, bfloat16 or float16"),
+            (self.rollout.group_size >= 1 and self.rollout.tasks_per_step >= 1, "rollout sizes must be positive"),
+            (self.optim.micro_batch_size >= 1, "optim.micro_batch_size must be positive"),
+            (self.run.steps >= 1, "run.steps must be positive"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    """Instantiate dataclass ``cls`` from a mapping, recursing into dataclass-typed fields."""
+    if data is None:
+        return cls()
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown}; known: {sorted(fields)}")
+    kwargs = {}
+    for name, value in data.items():
+        nested = _NESTED.get((cls, name))
+        kwargs[name] = _build(nested, value, f"{where}.{name}") if nested and value is not None else value
+    if cls is OptimConfig and "betas" in kwargs:
+        kwargs["betas"] = tuple(kwargs["betas"])
+    return cls(**kwargs)
+
+
+_NESTED: dict[tuple[type, str], type] = {
+    (TrainConfig, "model"): ModelConfig,
+    (TrainConfig, "env"): EnvConfig,
+    (TrainConfig, "rollout"): RolloutConfig,
+    (TrainConfig, "reward"): RewardConfig,
+    (TrainConfig, "algorithm"): AlgorithmConfig,
+    (TrainConfig, "optim"): OptimConfig,
+    (TrainConfig, "run"): RunConfig,
+    (ModelConfig, "lora"): LoraConfig,
+}
+
+
+def config_from_dict(data: dict[str, Any]) -> TrainConfig:
+    """Build a :class:`TrainConfig`; unknown keys raise ``ValueError`` naming the path."""
+    return _build(TrainConfig, data, "config")
+
+
+def parse_assignments(pairs: Sequence[str]) -> dict[str, Any]:
+    """``key=value`` strings as a dict; values are read as JSON when they parse (numbers, lists, true)."""
+    parsed: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"expected key=value, got {pair!r}")
+        try:
+            parsed[key] = json.loads(value)
+        except json.JSONDecodeError:
+            parsed[key] = value
+    return parsed
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Read a YAML config; ``overrides`` maps dotted keys (``run.steps``) to values."""
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return config_from_dict(data)

@@ -1,0 +1,315 @@
+"""The RL trainer: rollouts, reward transforms, advantages, PPO-clip updates, checkpoints, metrics.
+
+One training step, top to bottom (:meth:`Trainer.step`):
+
+1. pick ``tasks_per_step`` task indices from the training range with a generator seeded by
+   ``(run seed, step)``, and collect ``group_size`` token-in/token-out episodes per index
+   (:class:`~reasongym.training.rollout.RolloutCollector`; DAPO dynamic sampling optional);
+2. collate them into ``[B, L]`` tensors (:func:`~reasongym.training.trajectory.collate_trajectories`);
+3. recompute the old log-probs with the training forward (so the first PPO ratio is exactly 1) and the
+   reference log-probs when a KL term is on;
+4. optionally subtract the KL penalty from the token rewards, then compute advantages with the configured
+   estimator and apply PSR/NSR sign weighting;
+5. for each PPO epoch, accumulate the gradient of the policy loss (plus KL-in-loss and entropy terms)
+   over micro-batches normalised by the *global* token/sequence counts, clip it, and step AdamW and the
+   LR schedule once.
+
+Every random choice of step ``s`` derives from ``(seed, s)``, so a run resumed from the checkpoint of step
+``s`` replays steps ``s+1, ...`` exactly as the uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import gymnasium as gym
+import numpy as np
+import torch
+from rich.console import Console
+
+from reasongym.agents.base import SamplingParams
+from reasongym.agents.transformers_policy import TransformersPolicy
+from reasongym.training import advantages as adv
+from reasongym.training.checkpoint import list_checkpoints, load_trainer_state, save_checkpoint
+from reasongym.training.config import TrainConfig
+from reasongym.training.logprobs import compute_logprobs
+from reasongym.training.losses import agg_loss, count_tokens_and_seqs, kl_penalty, ppo_policy_loss
+from reasongym.training.metrics import MetricsLogger, plot_metrics, read_metrics
+from reasongym.training.models import build_policy_model
+from reasongym.training.rewards import RewardTransform
+from reasongym.training.rollout import RolloutCollector, derive_seed
+from reasongym.training.trajectory import Trajectory, collate_trajectories
+
+console = Console()
+
+
+def compute_advantages(config: TrainConfig, rewards: torch.Tensor, mask: torch.Tensor,
+                       group_ids: torch.Tensor) -> torch.Tensor:
+    """Token advantages ``[B, L]`` with the configured estimator, then PSR/NSR sign weighting."""
+    algo = config.algorithm
+    if algo.advantage in ("grpo", "dr_grpo"):
+        values = adv.grpo_advantages(rewards, mask, group_ids, norm_by_std=algo.advantage == "grpo")
+    elif algo.advantage == "rloo":
+        values = adv.rloo_advantages(rewards, mask, group_ids)
+    elif algo.advantage == "reinforce_pp":
+        values = adv.reinforce_pp_advantages(rewards, mask, gamma=algo.gamma)
+    elif algo.advantage == "reinforce_pp_baseline":
+        values = adv.reinforce_pp_baseline_advantages(rewards, mask, group_ids)
+    else:
+        raise ValueError(f"advantage {algo.advantage!r} is not supported by the trainer")
+    return adv.sign_weighted(values, lambda_pos=algo.lambda_pos, lambda_neg=algo.lambda_neg)
+
+
+def lr_lambda(config: TrainConfig):
+    """The LR multiplier of optimiser step ``n``: linear warm-up, then constant, linear or cosine decay."""
+    warmup, total, schedule = config.optim.warmup_steps, config.run.steps * config.algorithm.ppo_epochs, \
+        config.optim.schedule
+
+    def factor(n: int) -> float:
+        if warmup and n < warmup:
+            return (n + 1) / warmup
+        if schedule == "constant":
+            return 1.0
+        progress = min(1.0, (n - warmup) / max(1, total - warmup))
+        return 1.0 - progress if schedule == "linear" else 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def zero_variance_fraction(trajectories: Sequence[Trajectory]) -> float:
+    """Fraction of GRPO groups whose returns are all equal (they carry no group-relative signal)."""
+    groups: dict[int, list[float]] = {}
+    for t in trajectories:
+        groups.setdefault(t.group_id, []).append(t.total_reward)
+    return float(np.mean([max(r) - min(r) < 1e-9 for r in groups.values()])) if groups else 0.0
+
+
+class Trainer:
+    """Trains a transformers policy on a reasongym environment; see the module docstring.
+
+    Args:
+        config: the run's configuration.
+        resume: continue from the newest checkpoint in ``run.out_dir/checkpoints`` when there is one.
+    """
+
+    def __init__(self, config: TrainConfig, *, resume: bool = True):
+        self.config = config
+        self.out_dir = Path(config.run.out_dir)
+        self.checkpoints = self.out_dir / "checkpoints"
+        found = list_checkpoints(self.checkpoints) if resume else []
+        checkpoint = found[-1] if found else None
+        algo = config.algorithm
+        self.parts = build_policy_model(config.model, seed=config.run.seed, need_reference=algo.kl_coef > 0,
+                                        checkpoint=checkpoint)
+        self.model = self.parts.model
+        self.policy = TransformersPolicy(self.model, self.parts.processor,
+                                         batch_size=config.rollout.tasks_per_step * config.rollout.group_size)
+        roll = config.rollout
+        self.sampling = SamplingParams(max_tokens=roll.max_tokens, temperature=roll.temperature, top_p=roll.top_p,
+                                       top_k=roll.top_k)
+        transform = RewardTransform(weights=dict(config.reward.weights), gate_threshold=config.reward.gate_threshold,
+                                    gate_mode=config.reward.gate_mode, overlong_buffer=config.reward.overlong_buffer,
+                                    overlong_penalty=config.reward.overlong_penalty)
+        self.collector = RolloutCollector(config.env.id, config.env.kwargs, self.policy, group_size=roll.group_size,
+                                          sampling=self.sampling, reward_transform=transform,
+                                          dynamic_sampling=roll.dynamic_sampling,
+                                          max_resample_rounds=roll.max_resample_rounds)
+        self.train_range, self.eval_range = self._task_ranges()
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.params, lr=config.optim.lr, betas=config.optim.betas,
+                                           weight_decay=config.optim.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(config))
+        self.step_done = 0
+        if checkpoint is not None:
+            self.step_done = int(load_trainer_state(checkpoint, optimizer=self.optimizer,
+                                                    scheduler=self.scheduler)["step"])
+            console.print(f"resumed from {checkpoint} (step {self.step_done})")
+        self.metrics = MetricsLogger(self.out_dir, resume_step=self.step_done if checkpoint else None)
+
+    # ------------------------------------------------------------------ data
+    def _task_ranges(self) -> tuple[range, range]:
+        """Training and held-out evaluation index ranges (evaluation takes the source's last items)."""
+        probe = gym.make(self.config.env.id, **self.config.env.kwargs)
+        size = len(probe.unwrapped.source)
+        probe.close()
+        run = self.config.run
+        eval_count = min(run.eval_tasks, size // 2) if run.eval_every else 0
+        first = self.config.env.first_index
+        count = self.config.env.num_tasks or (size - eval_count - first)
+        if first < 0 or count < 1 or first + count > size - eval_count:
+            raise ValueError(f"training range [{first}, {first + count}) does not fit in {size} items "
+                             f"with {eval_count} held out for evaluation")
+        return range(first, first + count), range(size - eval_count, size)
+
+    def _indices(self, step: int) -> tuple[list[int], Iterator[int]]:
+        """This step's task indices and, for dynamic sampling, an iterator over further ones."""
+        rng = np.random.default_rng([self.config.run.seed, step])
+        order = rng.permutation(len(self.train_range))
+        wanted = min(self.config.rollout.tasks_per_step, len(order))
+        first = [self.train_range[i] for i in order[:wanted]]
+        return first, (self.train_range[i] for i in order[wanted:])
+
+    # ------------------------------------------------------------------ one step
+    def _logprobs(self, model: Any, batch: dict[str, torch.Tensor], *, entropy: bool = False):
+        return compute_logprobs(model, batch, temperature=max(self.sampling.temperature, 1e-6),
+                                chunk_size=self.config.optim.logprob_chunk_size, compute_entropy=entropy)
+
+    def _collate(self, trajectories: Sequence[Trajectory]) -> dict[str, torch.Tensor]:
+        return collate_trajectories(trajectories, self.policy.pad_id, model=self.model)
+
+    def step(self, step: int) -> dict[str, Any]:
+        """Run training step ``step`` (1-based) and return its metrics."""
+        cfg, algo = self.config, self.config.algorithm
+        started = time.perf_counter()
+        indices, refill = self._indices(step)
+        trajectories = self.collector.collect(indices, seed=derive_seed(cfg.run.seed, step), refill=refill)
+        if not trajectories:
+            raise RuntimeError(f"step {step}: dynamic sampling kept no group; widen the range or add rounds")
+        generated = time.perf_counter()
+        batch = self._collate(trajectories)
+        mask = batch["loss_mask"]
+        with torch.no_grad():
+            old_logprobs, _ = self._logprobs(self.model, batch)
+            ref_logprobs = None
+            if algo.kl_coef > 0:
+                with self.parts.reference():
+                    ref_logprobs, _ = self._logprobs(self.parts.reference_model, batch)
+        rewards = batch["token_level_rewards"]
+        kl_values = kl_penalty(old_logprobs, ref_logprobs, algo.kl_estimator) * mask if ref_logprobs is not None \
+            else None
+        if algo.kl_in_reward and kl_values is not None:
+            rewards = rewards - algo.kl_coef * kl_values
+        advantages = compute_advantages(cfg, rewards, mask, batch["group_ids"])
+        scored = time.perf_counter()
+        update = self._update(trajectories, advantages, old_logprobs, ref_logprobs, mask)
+        finished = time.perf_counter()
+        policy_tokens = int(mask.sum())
+        metrics = {
+            **self._reward_metrics(trajectories),
+            **update,
+            "kl/mean": float(kl_values.sum() / max(1, policy_tokens)) if kl_values is not None else None,
+            "logprob/rollout_vs_train_abs_diff": float(((old_logprobs - batch["old_logprobs"]).abs() * mask).sum()
+                                                       / max(1, policy_tokens)),
+            "response/length_mean": policy_tokens / len(trajectories),
+            "response/turns_mean": float(np.mean([t.num_turns for t in trajectories])),
+            "groups/zero_variance_fraction": zero_variance_fraction(trajectories),
+            "lr": self.scheduler.get_last_lr()[0],
+            "time/generation_s": generated - started,
+            "time/logprob_s": scored - generated,
+            "time/update_s": finished - scored,
+            "throughput/tokens_per_s": int(batch["attention_mask"].sum()) / (finished - started),
+        }
+        stats = self.collector.last_stats
+        if stats is not None and cfg.rollout.dynamic_sampling:
+            metrics["groups/dropped"] = stats.groups_dropped
+            metrics["groups/episodes_played"] = stats.episodes
+        return {k: v for k, v in metrics.items() if v is not None}
+
+    def _update(self, trajectories: Sequence[Trajectory], advantages: torch.Tensor, old_logprobs: torch.Tensor,
+                ref_logprobs: torch.Tensor | None, mask: torch.Tensor) -> dict[str, float]:
+        """PPO epochs over micro-batches of trajectories, normalised by the global token/sequence counts."""
+        algo, optim = self.config.algorithm, self.config.optim
+        n_tokens, n_seqs = count_tokens_and_seqs(mask)
+        agg = dict(global_tokens=n_tokens, global_seqs=n_seqs, norm_constant=self.config.rollout.max_tokens)
+        mode = algo.loss_agg
+        size = optim.micro_batch_size
+        totals: dict[str, float] = {}
+        self.model.train()
+        for _ in range(algo.ppo_epochs):
+            for start in range(0, len(trajectories), size):
+                rows = slice(start, start + size)
+                micro = self._collate(trajectories[rows])
+                width = micro["input_ids"].shape[1]
+                m = micro["loss_mask"]
+                device = next(self.model.parameters()).device
+                logprobs, entropy = self._logprobs(self.model, micro, entropy=True)
+                m = m.to(device)
+                old = old_logprobs[rows, :width].to(device)
+                loss, stats = ppo_policy_loss(logprobs, old, advantages[rows, :width].to(device), m,
+                                              clip_ratio_low=algo.clip_ratio_low, clip_ratio_high=algo.clip_ratio_high,
+                                              dual_clip_c=algo.dual_clip_c, agg_mode=mode, **agg)
+                total = loss
+                if ref_logprobs is not None and not algo.kl_in_reward:
+                    kl = kl_penalty(logprobs, ref_logprobs[rows, :width].to(device), algo.kl_estimator)
+                    total = total + algo.kl_coef * agg_loss(kl, m, mode, **agg)
+                entropy_term = agg_loss(entropy, m, mode, **agg)
+                if algo.entropy_coef:
+                    total = total - algo.entropy_coef * entropy_term
+                total.backward()
+                share = float(m.sum()) / max(1, n_tokens)  # token-weighted average of micro-batch stats
+                entropy_share = (entropy.detach() * m).sum() / max(1, n_tokens)
+                for name, value in (("loss/policy", loss.detach()), ("loss/total", total.detach()),
+                                    ("entropy/mean", entropy_share),
+                                    ("clip/fraction", stats["clipfrac"] * share),
+                                    ("clip/dual_fraction", stats["dual_clipfrac"] * share),
+                                    ("ppo/approx_kl", stats["approx_kl"] * share)):
+                    totals[name] = totals.get(name, 0.0) + float(value)
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.params, optim.max_grad_norm)
+            self.optimizer.step()
+            self.scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        epochs = algo.ppo_epochs
+        return {**{k: v / epochs for k, v in totals.items()}, "grad_norm": float(grad_norm)}
+
+    def _reward_metrics(self, trajectories: Sequence[Trajectory]) -> dict[str, float]:
+        returns = [t.total_reward for t in trajectories]
+        metrics = {"reward/mean": float(np.mean(returns)), "reward/std": float(np.std(returns))}
+        parts: dict[str, list[float]] = {}
+        for t in trajectories:
+            episode: dict[str, float] = {}
+            for turn in t.reward_parts:
+                for name, value in turn.items():
+                    episode[name] = episode.get(name, 0.0) + value
+            for name, value in episode.items():
+                parts.setdefault(name, []).append(value)
+        metrics.update({f"reward/{name}": float(np.mean(values)) for name, values in parts.items()})
+        metrics["actions/invalid_rate"] = float(np.mean([not v for t in trajectories for v in t.valid_actions]))
+        return metrics
+
+    # ------------------------------------------------------------------ evaluation and the loop
+    def evaluate(self, step: int) -> dict[str, float]:
+        """Greedy pass@1 on the held-out items through the ``reasongym eval`` runner."""
+        from reasongym.evaluation.runner import EvalConfig, evaluate
+
+        run = self.config.run
+        config = EvalConfig(self.config.env.id, k=1, first_index=self.eval_range.start, max_tasks=len(self.eval_range),
+                            batch_size=min(32, len(self.eval_range)), seed=run.seed,
+                            env_kwargs=dict(self.config.env.kwargs))
+        sampling = replace(self.sampling, temperature=0.0, max_tokens=run.eval_max_tokens or self.sampling.max_tokens)
+        summary = evaluate(config, self.policy, sampling, self.out_dir / "eval" / f"step_{step:06d}",
+                           show_progress=False)
+        return {"eval/pass@1": summary["pass@1"], "eval/reward_mean": summary["reward_mean"]}
+
+    def train(self) -> list[dict[str, Any]]:
+        """Run the remaining steps; checkpoint, evaluate and plot as configured; return all metrics."""
+        run = self.config.run
+        if self.step_done == 0 and run.eval_every:
+            self.metrics.log(0, self.evaluate(0))
+        try:
+            for step in range(self.step_done + 1, run.steps + 1):
+                metrics = self.step(step)
+                if run.eval_every and step % run.eval_every == 0:
+                    metrics.update(self.evaluate(step))
+                self.metrics.log(step, metrics)
+                self.step_done = step
+                console.print(f"step {step}/{run.steps} reward {metrics['reward/mean']:.3f} "
+                              f"loss {metrics['loss/policy']:.4f} len {metrics['response/length_mean']:.1f}"
+                              + (f" eval {metrics['eval/pass@1']:.3f}" if "eval/pass@1" in metrics else ""))
+                if step % run.save_every == 0 or step == run.steps:
+                    self.save()
+        finally:
+            self.metrics.close()
+            self.collector.close()
+        records = read_metrics(self.metrics.path)
+        plot_metrics(records, self.out_dir / "curves.png")
+        return records
+
+    def save(self) -> Path:
+        """Checkpoint the current step."""
+        return save_checkpoint(self.checkpoints, self.step_done, model=self.parts.saveable, optimizer=self.optimizer,
+                               scheduler=self.scheduler, state={"config": self.config.to_dict()},
+                               keep=self.config.run.keep_checkpoints)
