@@ -5,8 +5,8 @@ Order of the checks, cheapest first:
 1. :func:`~reasongym.tasks.math.extract.extract_answer` picks the single final answer (or none).
 2. Cleaned strings equal -> correct.
 3. Guards against answers that hedge: more listed values than the reference has, an equation whose
-   left side is a number (``3 = 204``) or an equality chain with contradicting numbers -> wrong. Fewer
-   listed values than the reference has (``2`` for ``2, -2``) -> wrong as well.
+   left side is a number (``3 = 204``) or an equality chain with contradicting numbers -> wrong. A single
+   value where the reference lists several (``2`` for ``2, -2``, ``(1, 2)`` or ``\\pm 2``) -> wrong too.
 4. Both sides plain numbers -> exact comparison in-process (:mod:`~reasongym.tasks.math.normalize`).
 5. Both sides evaluate in-process (:mod:`~reasongym.tasks.math.numeric`: constants such as
    ``\\frac{\\sqrt{2}}{2}``, expressions in variables, words) -> certainly different values are wrong, equal
@@ -14,7 +14,8 @@ Order of the checks, cheapest first:
 6. Otherwise ``math_verify.parse``/``verify`` on the two single answers, in a worker process with a hard
    timeout (:class:`~reasongym.runtime.workers.WorkerPool`). math-verify's own ``SIGALRM`` timeouts work
    there because the worker runs it on its main thread; the SIGKILL of an overrunning worker is the
-   backstop for code that never returns to the interpreter. A timeout grades as wrong.
+   backstop for code that never returns to the interpreter. A timeout grades as wrong. Each worker keeps
+   the parsed reference answers in an LRU cache, since a group of responses shares one reference.
 
 math-verify is never shown the whole response: its ``parse`` returns several candidates and ``verify``
 accepts when any of them matches, which a response listing many answers would exploit.
@@ -42,7 +43,7 @@ from reasongym.tasks.math.normalize import (
     numbers_equal,
     parse_number,
 )
-from reasongym.tasks.math.numeric import compare as compare_values
+from reasongym.tasks.math.numeric import compare as compare_values, is_scalar
 
 GoldAnswer = Union[str, int, float]
 
@@ -130,7 +131,7 @@ def equivalent(pred: str, gold: str, timeout: float = 5.0, *, pool: WorkerPool |
     if comparison_key(pred) == comparison_key(gold):
         return Verdict(True, False, "same normalised answer")
     given, expected = count_values(pred), count_values(gold)
-    if given != expected:
+    if given > expected or (given < expected and is_scalar(pred)):
         return Verdict(False, False, f"{given} values given where the reference has {expected}")
     pred, problem = _value_of_equation(pred, gold)
     if problem:

@@ -93,6 +93,11 @@ def compare(pred: str, gold: str) -> bool | None:
     return None
 
 
+def is_scalar(text: str) -> bool:
+    """Whether a cleaned answer is one value of the grammar: not a list, set, interval, relation or equation."""
+    return any(evaluate(text, reading) is not None for reading in I_READINGS)
+
+
 @lru_cache(maxsize=4096)
 def evaluate(text: str, i_value: complex) -> Value | None:
     """The value of a cleaned answer with the letter ``i`` read as ``i_value``, or ``None`` (never raises)."""
