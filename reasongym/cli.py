@@ -103,10 +103,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
                                   **{**common, "out": out / "math500"}))
     except Exception as exc:  # no hub and no local copy: the demo still shows the procedural family
         console.print(f"[yellow]MATH-500 skipped: {exc}[/yellow]")
+    lines = [f"- `{s['env_id']}`: pass@1 {s['pass@1']:.3f}, mean reward {s['reward_mean']:.3f} "
+             f"(report: {s['env_id'].split('/')[1]})" for s in summaries]
+    if args.train_steps and (args.policy == "smollm2" or args.policy.startswith("hf:")):
+        lines.append(_demo_training(args, out / "train"))
     index = out / "README.md"
-    index.write_text("# reasongym demo\n\n" + "\n".join(
-        f"- `{s['env_id']}`: pass@1 {s['pass@1']:.3f}, mean reward {s['reward_mean']:.3f} "
-        f"(report: {s['env_id'].split('/')[1]})" for s in summaries) + "\n")
+    index.write_text("# reasongym demo\n\n" + "\n".join(lines) + "\n")
     console.print(f"demo report: {index}")
     return 0
 
@@ -122,6 +124,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     console.print(f"done: {len(records)} metric records in {config.run.out_dir}/metrics.jsonl, curves in "
                   f"{config.run.out_dir}/curves.png; last reward {last.get('reward/mean', float('nan')):.3f}")
     return 0
+
+
+def _demo_training(args: argparse.Namespace, out: Path) -> str:
+    """A few GRPO steps of the demo policy on Arithmetic level 1; returns the demo report's line."""
+    from reasongym.training.config import config_from_dict
+    from reasongym.training.trainer import Trainer
+
+    console.print(f"[bold]GRPO[/bold]: {args.train_steps} steps on reason/Arithmetic-v0 (2 tasks x 4 samples per step)")
+    config = config_from_dict({
+        "model": {"name": args.policy.removeprefix("hf:"), "device": args.device},
+        "env": {"id": "reason/Arithmetic-v0", "kwargs": {"level": 1, "format_reward": 0.1}},
+        "rollout": {"tasks_per_step": 2, "group_size": 4, "max_tokens": 96},
+        "optim": {"lr": 2e-6, "micro_batch_size": 4},
+        "run": {"steps": args.train_steps, "out_dir": str(out), "save_every": args.train_steps},
+    })
+    records = Trainer(config, resume=False).train()
+    rewards = ", ".join(f"{r['reward/mean']:.3f}" for r in records)
+    return f"- GRPO on `reason/Arithmetic-v0`: reward per step {rewards} (metrics, curves and checkpoint: train/)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,12 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-resume", action="store_true", help="ignore checkpoints in run.out_dir")
     train.set_defaults(func=cmd_train)
 
-    demo = sub.add_parser("demo", help="evaluate the embedded default model on a few tasks")
+    demo = sub.add_parser("demo", help="evaluate the embedded default model on a few tasks, then train it briefly")
     demo.add_argument("--policy", default="smollm2")
     demo.add_argument("--tasks", type=int, default=8)
     demo.add_argument("-k", type=int, default=2)
     demo.add_argument("--max-tokens", type=int, default=256)
     demo.add_argument("--out", default="runs/demo")
+    demo.add_argument("--train-steps", type=int, default=2,
+                      help="GRPO steps after the evaluation, for model policies (0: none)")
     demo.add_argument("--device", default=None)
     demo.set_defaults(func=cmd_demo)
     return parser

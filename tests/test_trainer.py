@@ -7,6 +7,7 @@ import math
 import subprocess
 import sys
 
+import gymnasium as gym
 import pytest
 import torch
 import yaml
@@ -18,6 +19,7 @@ from reasongym.training.metrics import read_metrics
 from reasongym.training.trainer import Trainer
 
 from conftest import REPO
+from test_rollout import PictureEnv
 
 TIMINGS = ("time/", "throughput/")
 
@@ -164,3 +166,29 @@ def test_cli_train_runs_a_config(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [1]
+
+
+class VariedPictureEnv(PictureEnv):
+    """PictureEnv whose outcome varies with the reply, so GRPO has something to push on."""
+
+    def _judge(self, action: str):
+        judgement = super()._judge(action)
+        judgement.reward_parts["outcome"] = len(set(action)) / 8
+        return judgement
+
+
+def test_one_step_of_a_tiny_vlm_on_image_observations(tmp_path):
+    if "test/VariedPicture-v0" not in gym.registry:
+        gym.register("test/VariedPicture-v0", entry_point=VariedPictureEnv)
+    config = config_from_dict(tiny_config(tmp_path, model={"name": "tiny-qwen2-vl"},
+                                          env={"id": "test/VariedPicture-v0", "kwargs": {}},
+                                          rollout={"tasks_per_step": 2, "group_size": 2, "max_tokens": 4},
+                                          optim={"lr": 1e-2, "micro_batch_size": 3}, run={"steps": 1}))
+    trainer = Trainer(config, resume=False)
+    before = params(trainer.model)
+    metrics = trainer.step(1)
+    after = params(trainer.model)
+    assert math.isfinite(metrics["loss/policy"]) and metrics["grad_norm"] > 0
+    assert metrics["logprob/rollout_vs_train_abs_diff"] < 1e-4  # pixels and image tokens line up
+    changed = {n for n in before if not torch.equal(before[n], after[n])}
+    assert any("visual" in n for n in changed) and any("visual" not in n for n in changed)
