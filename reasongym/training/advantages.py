@@ -123,6 +123,13 @@ def group_rows(group_ids: GroupIds, batch_size: int, device: torch.device | str 
 # --------------------------------------------------------------------------------------------------
 
 
+def _group_stats(values: torch.Tensor) -> tuple[torch.Tensor | float, torch.Tensor | float]:
+    """Mean and unbiased std of one group's values; a group of one gets mean 0 and std 1 (verl's rule)."""
+    if values.numel() == 1:
+        return 0.0, 1.0
+    return values.mean(), values.std()
+
+
 @torch.no_grad()
 def grpo_advantages(
     token_level_rewards: torch.Tensor,
@@ -150,10 +157,7 @@ def grpo_advantages(
     advantages = torch.zeros_like(scores)
     for rows in group_rows(group_ids, scores.shape[0], scores.device):
         group_scores = scores[rows]
-        if rows.numel() == 1:
-            mean, std = 0.0, 1.0
-        else:
-            mean, std = group_scores.mean(), group_scores.std()
+        mean, std = _group_stats(group_scores)
         centred = group_scores - mean
         advantages[rows] = centred / (std + eps) if norm_by_std else centred
     return advantages.unsqueeze(-1) * response_mask
@@ -347,10 +351,7 @@ def per_turn_grpo_advantages(
         pooled = group_returns[group_mask]
         if pooled.numel() == 0:
             continue
-        if pooled.numel() == 1:
-            mean, std = 0.0, 1.0
-        else:
-            mean, std = pooled.mean(), pooled.std()
+        mean, std = _group_stats(pooled)
         centred = group_returns - mean
         advantages[rows] = centred / (std + eps) if norm_by_std else centred
     return advantages * turn_mask
