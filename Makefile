@@ -6,7 +6,7 @@ SHARED_MATH := $(abspath ../shared/data/math)
 # Benchmark files beside the checkout are used when present; otherwise envs load from the hub.
 DATA_ENV := $(if $(wildcard $(SHARED_MATH)),REASONGYM_DATA_DIR=$(SHARED_MATH),)
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench clean sandbox-image
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,13 +15,17 @@ $(BIN)/python:
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install -q -e ".[hf,vision,dev]"
+	$(BIN)/pip install -q -e ".[hf,vision,docker,dev]"
 	touch $@
 
 setup: $(VENV)/.installed
 
 demo: setup
 	$(DATA_ENV) $(BIN)/reasongym demo
+
+# The sandbox tests need a Docker engine and the offline-built image; without an engine they skip.
+sandbox-image:
+	bash containers/start_dockerd.sh && bash containers/sandbox/build_offline.sh
 
 test: setup
 	$(DATA_ENV) $(BIN)/python -m pytest -q

