@@ -10,10 +10,13 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 MATH_DATA = SHARED_DATA / "math"
+BFCL_DATA = SHARED_DATA / "bfcl"
 
-# Dataset-backed envs read ../shared/data/math through the documented override, never the hub.
+# Dataset-backed envs read ../shared/data through the documented overrides, never the hub.
 if MATH_DATA.is_dir():
     os.environ.setdefault("REASONGYM_DATA_DIR", str(MATH_DATA))
+if BFCL_DATA.is_dir():
+    os.environ.setdefault("REASONGYM_BFCL_DIR", str(BFCL_DATA))
 
 
 def require_math_data() -> Path:
@@ -21,3 +24,10 @@ def require_math_data() -> Path:
     if not MATH_DATA.is_dir():
         pytest.skip(f"benchmark files not found at {MATH_DATA} (the shared data folder beside the checkout)")
     return MATH_DATA
+
+
+def require_bfcl_data() -> Path:
+    """The BFCL data folder, or skip the calling test with the reason."""
+    if not BFCL_DATA.is_dir():
+        pytest.skip(f"BFCL files not found at {BFCL_DATA} (the shared data folder beside the checkout)")
+    return BFCL_DATA

@@ -20,19 +20,29 @@ from reasongym.agents.oracle import OraclePolicy
 from reasongym.agents.scripted import RandomPolicy
 from reasongym.envs.spaces import message_text
 
-from conftest import REPO, require_math_data
+from conftest import REPO, require_bfcl_data, require_math_data
+from reasongym.envs.registration import BFCL_DATA, MATH_DATA
 
 ALL_IDS = sorted(reasongym.CATALOG)
 
 
-def make(env_id: str, **kwargs) -> gym.Env:
-    if reasongym.CATALOG[env_id].data == "hub or local":
+def require_data(env_id: str) -> None:
+    """Skip with the reason when an id's benchmark files are not beside the checkout."""
+    data = reasongym.CATALOG[env_id].data
+    if data == MATH_DATA:
         require_math_data()
+    elif data == BFCL_DATA:
+        require_bfcl_data()
+
+
+def make(env_id: str, **kwargs) -> gym.Env:
+    require_data(env_id)
     return gym.make(env_id, **kwargs)
 
 
 def test_every_family_module_registers_ids():
-    assert {"reason/HumanEval-v0", "reason/StdioCode-v0", "reason/CodeDebug-v0"} <= set(ALL_IDS)
+    assert {"reason/HumanEval-v0", "reason/StdioCode-v0", "reason/CodeDebug-v0", "reason/BFCL-Simple-v0",
+            "reason/BFCL-Irrelevance-v0", "reason/ToolSearchCalc-v0", "reason/ToolPython-v0"} <= set(ALL_IDS)
     assert {"reason/AIME-v0", "reason/AIME24-v0", "reason/AIME25-v0", "reason/AMC23-v0", "reason/MATH500-v0",
             "reason/GSM8K-v0", "reason/Countdown-v0", "reason/Arithmetic-v0", "reason/Echo-v0"} <= set(ALL_IDS)
     assert all(i in gym.registry for i in ALL_IDS)
@@ -87,8 +97,7 @@ print(json.dumps(out, default=str))
 
 @pytest.mark.parametrize("env_id", ALL_IDS)
 def test_same_seed_same_episode_in_two_processes(env_id):
-    if reasongym.CATALOG[env_id].data == "hub or local":
-        require_math_data()
+    require_data(env_id)
     runs = [subprocess.run([sys.executable, "-c", _EPISODE_SCRIPT, env_id], capture_output=True, text=True,
                            cwd=REPO, timeout=300, env={**__import__("os").environ, "PYTHONHASHSEED": str(seed)})
             for seed in (1, 2)]

