@@ -23,11 +23,13 @@ setup: $(VENV)/.installed
 demo: setup
 	$(DATA_ENV) $(BIN)/reasongym demo
 
-# The sandbox tests need a Docker engine and the offline-built image; without an engine they skip.
+# Start a Docker engine (installing docker.io if needed, root only) and build the sandbox image offline.
 sandbox-image:
 	bash containers/start_dockerd.sh && bash containers/sandbox/build_offline.sh
 
+# The sandbox tests need the engine and the image; where no engine can be started they skip with the reason.
 test: setup
+	-$(MAKE) --no-print-directory sandbox-image
 	$(DATA_ENV) $(BIN)/python -m pytest -q
 
 bench: setup
