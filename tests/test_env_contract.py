@@ -42,7 +42,8 @@ def make(env_id: str, **kwargs) -> gym.Env:
 
 def test_every_family_module_registers_ids():
     assert {"reason/HumanEval-v0", "reason/StdioCode-v0", "reason/CodeDebug-v0", "reason/BFCL-Simple-v0",
-            "reason/BFCL-Irrelevance-v0", "reason/ToolSearchCalc-v0", "reason/ToolPython-v0"} <= set(ALL_IDS)
+            "reason/BFCL-Irrelevance-v0", "reason/ToolSearchCalc-v0", "reason/ToolPython-v0",
+            "reason/RepoFix-v0"} <= set(ALL_IDS)
     assert {"reason/AIME-v0", "reason/AIME24-v0", "reason/AIME25-v0", "reason/AMC23-v0", "reason/MATH500-v0",
             "reason/GSM8K-v0", "reason/Countdown-v0", "reason/Arithmetic-v0", "reason/Echo-v0"} <= set(ALL_IDS)
     assert all(i in gym.registry for i in ALL_IDS)

@@ -16,7 +16,7 @@ from reasongym.training.config import config_from_dict, load_config
 from reasongym.training.logprobs import compute_logprobs
 from reasongym.training.losses import ppo_policy_loss
 from reasongym.training.metrics import read_metrics
-from reasongym.training.trainer import Trainer
+from reasongym.training.trainer import Trainer, per_turn_rewards
 
 from conftest import REPO
 from test_rollout import PictureEnv
@@ -192,3 +192,17 @@ def test_one_step_of_a_tiny_vlm_on_image_observations(tmp_path):
     assert metrics["logprob/rollout_vs_train_abs_diff"] < 1e-4  # pixels and image tokens line up
     changed = {n for n in before if not torch.equal(before[n], after[n])}
     assert any("visual" in n for n in changed) and any("visual" not in n for n in changed)
+
+
+def test_per_turn_grpo_keeps_rewards_at_their_turns(tmp_path):
+    config = config_from_dict(tiny_config(tmp_path, algorithm={"advantage": "per_turn_grpo"},
+                                          reward={"gate_mode": "turn"}, run={"steps": 1}))
+    trainer = Trainer(config, resume=False)
+    trajectories = trainer.collector.collect([0, 1], seed=5)
+    batch = trainer._collate(trajectories)
+    turn_rewards, turn_mask = per_turn_rewards(batch["token_level_rewards"], batch["turn_index"])
+    for row, t in enumerate(trajectories):
+        assert turn_rewards[row, :t.num_completions].tolist() == pytest.approx(t.rewards)
+        assert turn_mask[row].sum() == t.num_completions
+    metrics = trainer.step(1)
+    assert math.isfinite(metrics["loss/policy"]) and metrics["grad_norm"] > 0

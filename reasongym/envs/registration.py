@@ -91,3 +91,6 @@ def register_all() -> None:
     register_env("ToolPython-v0", "reasongym.envs.tools:ToolPythonEnv", family="tools", data="procedural",
                  reward_modes=("exact",),
                  description="compute over a CSV with sandboxed Python, save the result to a file, answer (6 turns)")
+    register_env("RepoFix-v0", "reasongym.envs.swe:RepoFixEnv", family="swe", data="procedural (4 embedded repositories)",
+                 reward_modes=("all_pass",),
+                 description="fix an injected bug in a small Python repository with tools (20 turns)")

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import yaml
 
-ADVANTAGES = ("grpo", "dr_grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline")
+ADVANTAGES = ("grpo", "dr_grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline", "per_turn_grpo")
 LOSS_AGGREGATIONS = ("token-mean", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm")
 KL_ESTIMATORS = ("k1", "abs", "k2", "k3")
 SCHEDULES = ("constant", "linear", "cosine")
@@ -100,7 +100,7 @@ class AlgorithmConfig:
     loss_agg: str = "token-mean"
     lambda_pos: float = 1.0
     lambda_neg: float = 1.0
-    #: discount of ``reinforce_pp`` returns
+    #: discount of ``reinforce_pp`` returns and of ``per_turn_grpo`` returns-to-go over turns
     gamma: float = 1.0
 
 

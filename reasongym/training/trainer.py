@@ -47,11 +47,29 @@ from reasongym.training.trajectory import Trajectory, collate_trajectories
 console = Console()
 
 
-def compute_advantages(config: TrainConfig, rewards: torch.Tensor, mask: torch.Tensor,
-                       group_ids: torch.Tensor) -> torch.Tensor:
-    """Token advantages ``[B, L]`` with the configured estimator, then PSR/NSR sign weighting."""
+def per_turn_rewards(rewards: torch.Tensor, turn_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gather token rewards ``[B, L]`` into per-turn rewards ``[B, K]`` and a turn mask ``[B, K]``."""
+    policy = turn_index >= 0
+    index = turn_index.clamp(min=0)
+    turns = int(turn_index.max()) + 1
+    turn_rewards = torch.zeros(rewards.shape[0], turns).scatter_add_(1, index, rewards * policy)
+    turn_mask = torch.zeros(rewards.shape[0], turns).scatter_reduce_(1, index, policy.float(), reduce="amax")
+    return turn_rewards, turn_mask
+
+
+def compute_advantages(config: TrainConfig, rewards: torch.Tensor, mask: torch.Tensor, group_ids: torch.Tensor,
+                       turn_index: torch.Tensor) -> torch.Tensor:
+    """Token advantages ``[B, L]`` with the configured estimator, then PSR/NSR sign weighting.
+
+    ``per_turn_grpo`` normalises each turn's return-to-go within the group (with rewards kept at their
+    turns, e.g. ``reward.gate_mode: turn``) and gives every token of a turn that turn's advantage.
+    """
     algo = config.algorithm
-    if algo.advantage in ("grpo", "dr_grpo"):
+    if algo.advantage == "per_turn_grpo":
+        turn_rewards, turn_mask = per_turn_rewards(rewards, turn_index)
+        turn_advantages = adv.per_turn_grpo_advantages(turn_rewards, turn_mask, group_ids, gamma=algo.gamma)
+        values = adv.broadcast_turn_advantages(turn_advantages, turn_index) * mask
+    elif algo.advantage in ("grpo", "dr_grpo"):
         values = adv.grpo_advantages(rewards, mask, group_ids, norm_by_std=algo.advantage == "grpo")
     elif algo.advantage == "rloo":
         values = adv.rloo_advantages(rewards, mask, group_ids)
@@ -183,7 +201,7 @@ class Trainer:
             else None
         if algo.kl_in_reward and kl_values is not None:
             rewards = rewards - algo.kl_coef * kl_values
-        advantages = compute_advantages(cfg, rewards, mask, batch["group_ids"])
+        advantages = compute_advantages(cfg, rewards, mask, batch["group_ids"], batch["turn_index"])
         scored = time.perf_counter()
         update = self._update(trajectories, advantages, old_logprobs, ref_logprobs, mask)
         finished = time.perf_counter()
