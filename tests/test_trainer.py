@@ -206,3 +206,16 @@ def test_per_turn_grpo_keeps_rewards_at_their_turns(tmp_path):
         assert turn_mask[row].sum() == t.num_completions
     metrics = trainer.step(1)
     assert math.isfinite(metrics["loss/policy"]) and metrics["grad_norm"] > 0
+
+
+def test_gradient_checkpointing_gives_the_same_update(tmp_path):
+    plain = Trainer(config_from_dict(tiny_config(tmp_path / "a", run={"steps": 1})), resume=False)
+    checkpointed = Trainer(config_from_dict(tiny_config(tmp_path / "b", run={"steps": 1},
+                                                        model={"gradient_checkpointing": True})), resume=False)
+    assert checkpointed.model.is_gradient_checkpointing and not plain.model.is_gradient_checkpointing
+    initial = params(plain.model)
+    plain.step(1)
+    checkpointed.step(1)
+    a, b = params(plain.model), params(checkpointed.model)
+    assert any(not torch.equal(a[n], initial[n]) for n in a)
+    assert all(torch.allclose(a[n], b[n], atol=1e-6) for n in a)
