@@ -7,7 +7,7 @@ reward mode adds a dense ``similarity`` part (0.5 for any digit, 1.0 for the rig
 prints the mean reward and the exact-match rate at the start and the end (means over a window of
 steps), and saves the curves as PNG.
 
-    python bench/learning_toy.py                 # 200 steps, 2-4 minutes on 2 idle cores
+    python bench/learning_toy.py                 # 300 steps, 3-5 minutes on 2 cores
     python bench/learning_toy.py --steps 60      # a quick look
 """
 
@@ -27,7 +27,7 @@ from reasongym.training.trainer import Trainer
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--out", default="runs/bench/learning_toy")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
