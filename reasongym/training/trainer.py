@@ -6,8 +6,9 @@ One training step, top to bottom (:meth:`Trainer.step`):
    ``(run seed, step)``, and collect ``group_size`` token-in/token-out episodes per index
    (:class:`~reasongym.training.rollout.RolloutCollector`; DAPO dynamic sampling optional);
 2. collate them into ``[B, L]`` tensors (:func:`~reasongym.training.trajectory.collate_trajectories`);
-3. recompute the old log-probs with the training forward (so the first PPO ratio is exactly 1) and the
-   reference log-probs when a KL term is on;
+3. take the old log-probs from the training forward itself (one PPO epoch: the ratio is exactly 1), or
+   from a separate no-grad pass (several epochs, or a KL penalty in the reward), and the reference
+   log-probs when a KL term is on;
 4. optionally subtract the KL penalty from the token rewards, then compute advantages with the configured
    estimator and apply PSR/NSR sign weighting;
 5. for each PPO epoch, accumulate the gradient of the policy loss (plus KL-in-loss and entropy terms)
@@ -139,7 +140,7 @@ class Trainer:
         self.train_range, self.eval_range = self._task_ranges()
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.params, lr=config.optim.lr, betas=config.optim.betas,
-                                           weight_decay=config.optim.weight_decay)
+                                           weight_decay=config.optim.weight_decay, fused=True)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(config))
         self.step_done = 0
         if checkpoint is not None:
@@ -190,28 +191,27 @@ class Trainer:
         generated = time.perf_counter()
         batch = self._collate(trajectories)
         mask = batch["loss_mask"]
+        # With one PPO epoch the old policy is the current one: its log-probs are the detached log-probs
+        # of the training forward itself, so the separate no-grad pass is needed only for several
+        # epochs or for a KL penalty in the reward.
+        kl_reward = algo.kl_in_reward and algo.kl_coef > 0
         with torch.no_grad():
-            old_logprobs, _ = self._logprobs(self.model, batch)
+            old_logprobs = self._logprobs(self.model, batch)[0] if algo.ppo_epochs > 1 or kl_reward else None
             ref_logprobs = None
             if algo.kl_coef > 0:
                 with self.parts.reference():
                     ref_logprobs, _ = self._logprobs(self.parts.reference_model, batch)
         rewards = batch["token_level_rewards"]
-        kl_values = kl_penalty(old_logprobs, ref_logprobs, algo.kl_estimator) * mask if ref_logprobs is not None \
-            else None
-        if algo.kl_in_reward and kl_values is not None:
-            rewards = rewards - algo.kl_coef * kl_values
+        if kl_reward:
+            rewards = rewards - algo.kl_coef * kl_penalty(old_logprobs, ref_logprobs, algo.kl_estimator) * mask
         advantages = compute_advantages(cfg, rewards, mask, batch["group_ids"], batch["turn_index"])
         scored = time.perf_counter()
-        update = self._update(trajectories, advantages, old_logprobs, ref_logprobs, mask)
+        update = self._update(trajectories, advantages, old_logprobs, ref_logprobs, batch["old_logprobs"], mask)
         finished = time.perf_counter()
         policy_tokens = int(mask.sum())
         metrics = {
             **self._reward_metrics(trajectories),
             **update,
-            "kl/mean": float(kl_values.sum() / max(1, policy_tokens)) if kl_values is not None else None,
-            "logprob/rollout_vs_train_abs_diff": float(((old_logprobs - batch["old_logprobs"]).abs() * mask).sum()
-                                                       / max(1, policy_tokens)),
             "response/length_mean": policy_tokens / len(trajectories),
             "response/turns_mean": float(np.mean([t.num_turns for t in trajectories])),
             "groups/zero_variance_fraction": zero_variance_fraction(trajectories),
@@ -227,17 +227,24 @@ class Trainer:
             metrics["groups/episodes_played"] = stats.episodes
         return {k: v for k, v in metrics.items() if v is not None}
 
-    def _update(self, trajectories: Sequence[Trajectory], advantages: torch.Tensor, old_logprobs: torch.Tensor,
-                ref_logprobs: torch.Tensor | None, mask: torch.Tensor) -> dict[str, float]:
-        """PPO epochs over micro-batches of trajectories, normalised by the global token/sequence counts."""
+    def _update(self, trajectories: Sequence[Trajectory], advantages: torch.Tensor, old_logprobs: torch.Tensor | None,
+                ref_logprobs: torch.Tensor | None, rollout_logprobs: torch.Tensor,
+                mask: torch.Tensor) -> dict[str, float]:
+        """PPO epochs over micro-batches of trajectories, normalised by the global token/sequence counts.
+
+        ``old_logprobs`` is ``None`` for a single epoch (the detached current log-probs serve). The first
+        epoch also measures the KL to the reference and the gap to the rollout's own log-probs.
+        """
         algo, optim = self.config.algorithm, self.config.optim
         n_tokens, n_seqs = count_tokens_and_seqs(mask)
         agg = dict(global_tokens=n_tokens, global_seqs=n_seqs, norm_constant=self.config.rollout.max_tokens)
         mode = algo.loss_agg
         size = optim.micro_batch_size
         totals: dict[str, float] = {}
+        diagnostics = {"kl/mean": 0.0, "logprob/rollout_vs_train_abs_diff": 0.0}
+        total_tokens = max(1, int(n_tokens))
         self.model.train()
-        for _ in range(algo.ppo_epochs):
+        for epoch in range(algo.ppo_epochs):
             for start in range(0, len(trajectories), size):
                 rows = slice(start, start + size)
                 micro = self._collate(trajectories[rows])
@@ -246,7 +253,14 @@ class Trainer:
                 device = next(self.model.parameters()).device
                 logprobs, entropy = self._logprobs(self.model, micro, entropy=True)
                 m = m.to(device)
-                old = old_logprobs[rows, :width].to(device)
+                current = logprobs.detach()
+                old = current if old_logprobs is None else old_logprobs[rows, :width].to(device)
+                if epoch == 0:
+                    gap = (current - rollout_logprobs[rows, :width].to(device)).abs()
+                    diagnostics["logprob/rollout_vs_train_abs_diff"] += float((gap * m).sum()) / total_tokens
+                    if ref_logprobs is not None:
+                        kl_now = kl_penalty(current, ref_logprobs[rows, :width].to(device), algo.kl_estimator)
+                        diagnostics["kl/mean"] += float((kl_now * m).sum()) / total_tokens
                 loss, stats = ppo_policy_loss(logprobs, old, advantages[rows, :width].to(device), m,
                                               clip_ratio_low=algo.clip_ratio_low, clip_ratio_high=algo.clip_ratio_high,
                                               dual_clip_c=algo.dual_clip_c, agg_mode=mode, **agg)
@@ -271,7 +285,9 @@ class Trainer:
             self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
         epochs = algo.ppo_epochs
-        return {**{k: v / epochs for k, v in totals.items()}, "grad_norm": float(grad_norm)}
+        if ref_logprobs is None:
+            del diagnostics["kl/mean"]
+        return {**{k: v / epochs for k, v in totals.items()}, **diagnostics, "grad_norm": float(grad_norm)}
 
     def _reward_metrics(self, trajectories: Sequence[Trajectory]) -> dict[str, float]:
         returns = [t.total_reward for t in trajectories]
