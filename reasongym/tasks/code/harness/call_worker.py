@@ -13,12 +13,11 @@ Standard library only: this file is copied into each sandbox workspace.
 
 from __future__ import annotations
 
-import os
 import sys
 import traceback
 import types
 
-from values import decode, encode, read_frame, write_frame
+from values import answer_requests, decode, encode, read_frame, take_channel, write_frame
 
 MAX_ERROR_CHARS = 2000
 CODE_FILES = ("prompt.py", "solution.py")
@@ -46,11 +45,7 @@ def load(setup: dict) -> object:
 
 def serve() -> None:
     """Move the channel off fds 0/1, load the candidate, then answer calls until the channel closes."""
-    rfd, wfd = os.dup(0), os.dup(1)
-    null = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(null, fd)
-    os.close(null)
+    rfd, wfd = take_channel()
     if hasattr(sys, "set_int_max_str_digits"):  # big integers are legitimate return values
         sys.set_int_max_str_digits(0)
     setup = read_frame(rfd)
@@ -60,19 +55,14 @@ def serve() -> None:
         write_frame(wfd, {"error": describe(exc)})
         return
     write_frame(wfd, {"ready": True})
-    while True:
+
+    def call(request: dict) -> dict:
         try:
-            request = read_frame(rfd)
-        except EOFError:
-            return
-        try:
-            reply = {"value": encode(function(*decode(request["args"]), **decode(request["kwargs"])))}
+            return {"value": encode(function(*decode(request["args"]), **decode(request["kwargs"])))}
         except BaseException as exc:  # the call failed, whatever it raised
-            reply = {"error": describe(exc)}
-        try:
-            write_frame(wfd, reply)
-        except ValueError as exc:  # the value is too large to send
-            write_frame(wfd, {"error": str(exc)})
+            return {"error": describe(exc)}
+
+    answer_requests(rfd, wfd, call, lambda reason: {"error": reason})
 
 
 if __name__ == "__main__":

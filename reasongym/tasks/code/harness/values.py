@@ -17,7 +17,7 @@ import os
 import select
 import struct
 import time
-from typing import Any
+from typing import Any, Callable
 
 #: the largest frame either side accepts (a reply holding a huge list is an error, not a hang)
 MAX_FRAME = 64 * 1024 * 1024
@@ -130,3 +130,33 @@ def read_frame(fd: int, deadline: float | None = None) -> Any:
     if size > MAX_FRAME:
         raise ValueError(f"message of {size} bytes exceeds the {MAX_FRAME}-byte limit")
     return json.loads(read_exactly(fd, size, deadline).decode("utf-8"))
+
+
+def take_channel() -> tuple[int, int]:
+    """Move the request channel off fds 0/1 and point fds 0-2 at ``/dev/null``.
+
+    Run by a worker before it touches untrusted code, so that code can neither read requests nor forge
+    replies by printing. Returns the channel's ``(read_fd, write_fd)``.
+    """
+    rfd, wfd = os.dup(0), os.dup(1)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+    return rfd, wfd
+
+
+def answer_requests(rfd: int, wfd: int, handle: Callable[[Any], Any], too_large: Callable[[str], Any]) -> None:
+    """Reply ``handle(request)`` to each request until the channel closes.
+
+    A reply too large to send is replaced by ``too_large(reason)``.
+    """
+    while True:
+        try:
+            request = read_frame(rfd)
+        except EOFError:
+            return
+        try:
+            write_frame(wfd, handle(request))
+        except ValueError as exc:  # the value is too large to send
+            write_frame(wfd, too_large(str(exc)))

@@ -18,7 +18,7 @@ import os
 import sys
 import traceback
 
-from values import encode, read_frame, write_frame
+from values import answer_requests, encode, read_frame, take_channel, write_frame
 
 MAX_ERROR_CHARS = 1200
 
@@ -53,11 +53,7 @@ def run_case(imports: str, case: dict) -> dict:
 
 def serve() -> None:
     """Move the channel off fds 0/1, import the package, then answer cases until the channel closes."""
-    rfd, wfd = os.dup(0), os.dup(1)
-    null = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(null, fd)
-    os.close(null)
+    rfd, wfd = take_channel()
     sys.path.insert(1, os.getcwd())
     setup = read_frame(rfd)
     try:
@@ -67,15 +63,8 @@ def serve() -> None:
         write_frame(wfd, {"error": describe(exc)})
         return
     write_frame(wfd, {"ready": True})
-    while True:
-        try:
-            case = read_frame(rfd)
-        except EOFError:
-            return
-        try:
-            write_frame(wfd, run_case(setup["imports"], case))
-        except ValueError as exc:  # the value is too large to send
-            write_frame(wfd, {"raised": [], "error": str(exc)})
+    answer_requests(rfd, wfd, lambda case: run_case(setup["imports"], case),
+                    lambda reason: {"raised": [], "error": reason})
 
 
 if __name__ == "__main__":
