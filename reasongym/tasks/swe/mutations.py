@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterator
 
 OPERATORS: tuple[str, ...] = ("flip_comparison", "off_by_one", "swap_arguments", "wrong_operator", "drop_negation",
@@ -201,10 +202,16 @@ def find_sites(source: str, operator: str) -> list[Site]:
     """Every site of ``operator`` in ``source``, in source order (the index names the mutant)."""
     if operator not in OPERATORS:
         raise ValueError(f"unknown mutation operator {operator!r}; choose one of {list(OPERATORS)}")
+    return list(_sorted_sites(source, operator))
+
+
+@lru_cache(maxsize=256)
+def _sorted_sites(source: str, operator: str) -> tuple[Site, ...]:
+    """Cached: every reset of a RepoFix episode asks again for a site of one of a few dozen files."""
     finder = _SiteFinder(_Offsets(source))
     finder.visit(ast.parse(source))
     sites = [site for site in finder.sites if site.operator == operator]
-    return sorted(sites, key=lambda s: (s.start, s.end, s.replacement))
+    return tuple(sorted(sites, key=lambda s: (s.start, s.end, s.replacement)))
 
 
 def apply_site(source: str, site: Site) -> str:
