@@ -15,7 +15,7 @@ $(BIN)/python:
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install -q -e ".[hf,vision,docker,dev]"
+	$(BIN)/pip install -q -e ".[hf,vision,docker,ray,dev]"
 	touch $@
 
 setup: $(VENV)/.installed

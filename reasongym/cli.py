@@ -155,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("eval", help="evaluate a policy on an environment")
     ev.add_argument("env_id")
-    ev.add_argument("--policy", required=True, help="oracle | random[:SEED] | smollm2 | hf:NAME | openai:MODEL@URL")
+    ev.add_argument("--policy", required=True,
+                    help="oracle | random[:SEED] | smollm2 | hf:NAME | vllm:NAME | openai:MODEL@URL")
     ev.add_argument("-k", type=int, default=1, help="samples per task")
     ev.add_argument("--max-tasks", type=int, default=None)
     ev.add_argument("--out", default=None, help="output folder (default runs/eval/<env>_<policy>)")

@@ -1,9 +1,10 @@
-"""Shared test fixtures: the real benchmark files beside the checkout, and their absence handled."""
+"""Shared test fixtures: the real benchmark files beside the checkout (and their absence), a tiny policy."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,3 +32,20 @@ def require_bfcl_data() -> Path:
     if not BFCL_DATA.is_dir():
         pytest.skip(f"BFCL files not found at {BFCL_DATA} (the shared data folder beside the checkout)")
     return BFCL_DATA
+
+
+def eos_biased_tiny_policy() -> Any:
+    """The tiny random Qwen2 with a biased output head: EOS is likely enough that turns end both ways
+    (by EOS and by ``max_tokens``), so rollouts exercise both closings of a turn."""
+    import torch
+
+    from reasongym.agents import TransformersPolicy, tiny_qwen2
+
+    model, tokenizer = tiny_qwen2(seed=0)
+    head = torch.nn.Linear(model.config.hidden_size, model.config.vocab_size, bias=True)
+    with torch.no_grad():
+        head.weight.copy_(model.lm_head.weight)
+        head.bias.zero_()
+        head.bias[tokenizer.convert_tokens_to_ids("<|im_end|>")] = 3.0
+    model.lm_head = head
+    return TransformersPolicy(model, tokenizer, batch_size=8)

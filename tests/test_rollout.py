@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 import reasongym  # noqa: F401  (registers the reason/* ids)
-from reasongym.agents import SamplingParams, TransformersPolicy, tiny_qwen2, tiny_qwen2_vl
+from reasongym.agents import SamplingParams, TransformersPolicy, tiny_qwen2_vl
 from reasongym.agents.base import Completion
 from reasongym.agents.encoding import EncodedPrompt, TextPromptEncoder, VisionPromptEncoder
 from reasongym.agents.tiny import tiny_tokenizer
@@ -28,6 +28,8 @@ from reasongym.training.rewards import (RewardTransform, gated_episode_reward, g
 from reasongym.training.rollout import RolloutCollector
 from reasongym.training.tokenize import ContinuationEncoder
 from reasongym.training.trajectory import Trajectory, collate_trajectories
+
+from conftest import eos_biased_tiny_policy
 
 SMOLLM2_TEMPLATE = (
     "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
@@ -146,15 +148,8 @@ def test_vl_continuation_expands_images_like_the_processor(template: str | None)
 
 @pytest.fixture(scope="module")
 def text_policy() -> TransformersPolicy:
-    """The tiny Qwen2 with a biased output head: EOS is likely enough that turns end both ways."""
-    model, tokenizer = tiny_qwen2(seed=0)
-    head = torch.nn.Linear(model.config.hidden_size, model.config.vocab_size, bias=True)
-    with torch.no_grad():
-        head.weight.copy_(model.lm_head.weight)
-        head.bias.zero_()
-        head.bias[tokenizer.convert_tokens_to_ids(EOS)] = 3.0
-    model.lm_head = head
-    return TransformersPolicy(model, tokenizer, batch_size=8)
+    """The tiny Qwen2 with EOS made likely (see ``conftest.eos_biased_tiny_policy``)."""
+    return eos_biased_tiny_policy()
 
 
 ARITHMETIC = "reason/Arithmetic-v0"

@@ -1,4 +1,4 @@
-"""Policies: transformers (text and Qwen-VL), OpenAI-compatible HTTP, random baselines; model resolution.
+"""Policies: transformers (text and Qwen-VL), vLLM, OpenAI-compatible HTTP, random baselines; model resolution.
 
 The contract (:class:`Policy`, :class:`SamplingParams`, :class:`Completion`) is imported eagerly. Backends
 are imported on first attribute access (PEP 562 ``__getattr__``), so ``import reasongym.agents`` stays
@@ -14,6 +14,7 @@ from reasongym.agents.base import Completion, Policy, SamplingParams
 
 _LAZY = {
     "TransformersPolicy": "reasongym.agents.transformers_policy",
+    "VLLMPolicy": "reasongym.agents.vllm_policy",
     "OpenAIPolicy": "reasongym.agents.openai_policy",
     "OpenAIPolicyError": "reasongym.agents.openai_policy",
     "RandomPolicy": "reasongym.agents.scripted",

@@ -8,9 +8,12 @@ the trainer never re-tokenises decoded text (DESIGN.md, "Training").
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Collection, Protocol, Sequence, runtime_checkable
 
 from reasongym.envs.spaces import Message
+
+if TYPE_CHECKING:
+    from reasongym.agents.encoding import EncodedPrompt, TextPromptEncoder, VisionPromptEncoder
 
 
 @dataclass(frozen=True)
@@ -66,4 +69,32 @@ class Policy(Protocol):
 
     def generate(self, conversations: Sequence[list[Message]], sampling: SamplingParams) -> list[Completion]:
         """Return ``len(conversations)`` completions, the ``i``-th continuing ``conversations[i]``."""
+        ...
+
+
+class TokenPolicy(Policy, Protocol):
+    """A policy that continues exact token ids: what rollout collection and training need.
+
+    Implemented by :class:`~reasongym.agents.transformers_policy.TransformersPolicy` and
+    :class:`~reasongym.agents.vllm_policy.VLLMPolicy`.
+    """
+
+    @property
+    def encoder(self) -> "TextPromptEncoder | VisionPromptEncoder":
+        """Templates and tokenises conversations (and renders environment replies)."""
+        ...
+
+    @property
+    def eos_ids(self) -> Collection[int]:
+        """The ids that end an assistant turn."""
+        ...
+
+    @property
+    def pad_id(self) -> int:
+        """The id that pads batches."""
+        ...
+
+    def generate_ids(self, prompts: Sequence["EncodedPrompt"], sampling: SamplingParams, *,
+                     seeds: Sequence[int] | None = None) -> list[Completion]:
+        """Continue each prompt's ids; row ``i`` samples with ``seeds[i]`` (default: derived from ``sampling.seed``)."""
         ...

@@ -7,6 +7,7 @@ spec                        policy
 ``random`` / ``random:SEED`` :class:`~reasongym.agents.scripted.RandomPolicy`
 ``smollm2``                 the embedded default model (SmolLM2-135M-Instruct) on CPU/GPU
 ``hf:NAME_OR_PATH``         a transformers model from the hub or a local folder
+``vllm:NAME_OR_PATH``       the same model served by a vLLM engine (CUDA GPU, ``pip install vllm``)
 ``openai:MODEL@BASE_URL``   any OpenAI-compatible server (vLLM, SGLang, llama.cpp)
 =========================== ===========================================================
 """
@@ -33,10 +34,14 @@ def build_policy(spec: str, *, device: str | None = None) -> Policy | PolicyFor:
         from reasongym.agents.transformers_policy import TransformersPolicy
 
         return TransformersPolicy.from_pretrained(resolve_model(rest or spec), device=device)
+    if kind == "vllm" and rest:
+        from reasongym.agents.vllm_policy import VLLMPolicy
+
+        return VLLMPolicy.from_pretrained(rest)
     if kind == "openai" and "@" in rest:
         from reasongym.agents.openai_policy import OpenAIPolicy
 
         model, _, base_url = rest.partition("@")
         return OpenAIPolicy(base_url=base_url, model=model)
-    raise ValueError(f"unknown policy spec {spec!r}; use oracle, random[:SEED], smollm2, hf:NAME_OR_PATH "
-                     "or openai:MODEL@BASE_URL")
+    raise ValueError(f"unknown policy spec {spec!r}; use oracle, random[:SEED], smollm2, hf:NAME_OR_PATH, "
+                     "vllm:NAME_OR_PATH or openai:MODEL@BASE_URL")

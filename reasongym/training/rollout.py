@@ -12,6 +12,10 @@ Seeds: every random choice derives from the ``seed`` passed to :meth:`RolloutCol
 sampling seeds per episode and turn (``generate_ids(seeds=...)``). The same seed gives the same
 trajectories, independently of batching; no global RNG is read or written.
 
+Environments live in an :class:`~reasongym.training.envpool.EnvPool`: in this process by default, or
+on Ray actors (:class:`~reasongym.training.distributed.RayEnvPool`) when a pool is passed as ``env``; each
+round resets all its episodes in one batch and steps all live episodes in one batch per turn.
+
 Dynamic sampling (DAPO): groups whose episodes all got the same transformed return carry no GRPO signal;
 they are dropped and replaced by groups on further task indices taken from ``refill``, for at most
 ``max_resample_rounds`` extra rounds. :attr:`RolloutCollector.last_stats` reports what happened.
@@ -25,8 +29,8 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import gymnasium as gym
 import numpy as np
 
-from reasongym.agents.base import SamplingParams
-from reasongym.agents.transformers_policy import TransformersPolicy
+from reasongym.agents.base import SamplingParams, TokenPolicy
+from reasongym.training.envpool import EnvPool, LocalEnvPool, ResetRequest, env_factory
 from reasongym.training.rewards import RewardTransform
 from reasongym.training.tokenize import ContinuationEncoder
 from reasongym.training.trajectory import Trajectory
@@ -56,12 +60,15 @@ def derive_seed(*keys: int) -> int:
 
 
 class RolloutCollector:
-    """Plays GRPO groups of episodes with a transformers policy and returns their trajectories.
+    """Plays GRPO groups of episodes with a token-level policy and returns their trajectories.
 
     Args:
-        env: a registered environment id for ``gym.make``, or a factory returning a new environment.
-        env_kwargs: keyword arguments of ``gym.make`` or of the factory.
-        policy: the policy that samples; its encoder, EOS ids and pad id define the token sequences.
+        env: a registered environment id for ``gym.make``, a factory returning a new environment, or an
+            :class:`~reasongym.training.envpool.EnvPool` holding the environments elsewhere (the collector
+            then owns it: :meth:`close` closes it).
+        env_kwargs: keyword arguments of ``gym.make`` or of the factory (a pool was built with its own).
+        policy: the policy that samples (transformers or vLLM); its encoder and EOS ids define the token
+            sequences.
         group_size: episodes per task index (G).
         sampling: generation settings of every turn (``sampling.seed`` is ignored: seeds derive from
             the ``seed`` given to :meth:`collect`).
@@ -70,8 +77,8 @@ class RolloutCollector:
         max_resample_rounds: at most this many refill rounds per :meth:`collect` call.
     """
 
-    def __init__(self, env: str | Callable[..., gym.Env], env_kwargs: Mapping[str, Any] | None,
-                 policy: TransformersPolicy, *, group_size: int, sampling: SamplingParams,
+    def __init__(self, env: str | Callable[..., gym.Env] | EnvPool, env_kwargs: Mapping[str, Any] | None,
+                 policy: TokenPolicy, *, group_size: int, sampling: SamplingParams,
                  reward_transform: RewardTransform | None = None, dynamic_sampling: bool = False,
                  max_resample_rounds: int = 3):
         if group_size < 1:
@@ -80,10 +87,9 @@ class RolloutCollector:
             raise ValueError("dynamic sampling drops groups without reward variance; it needs group_size >= 2")
         if max_resample_rounds < 0:
             raise ValueError(f"max_resample_rounds must be >= 0, got {max_resample_rounds}")
-        kwargs = dict(env_kwargs or {})
-        self._make_env: Callable[[], gym.Env] = (
-            (lambda: gym.make(env, **kwargs)) if isinstance(env, str) else (lambda: env(**kwargs))
-        )
+        if isinstance(env, EnvPool) and env_kwargs:
+            raise ValueError("env_kwargs are given to the EnvPool when it is built, not to the collector")
+        self.envs = env if isinstance(env, EnvPool) else LocalEnvPool(env_factory(env, env_kwargs))
         self.policy = policy
         self.group_size = group_size
         self.sampling = sampling
@@ -92,7 +98,6 @@ class RolloutCollector:
         self.max_resample_rounds = max_resample_rounds
         self.continuations = ContinuationEncoder(policy.encoder, policy.eos_ids)
         self.last_stats: CollectStats | None = None
-        self._envs: list[gym.Env] = []
 
     def collect(self, task_indices: Sequence[int], seed: int, *,
                 refill: Iterable[int] | None = None) -> list[Trajectory]:
@@ -131,34 +136,25 @@ class RolloutCollector:
         return [t for group in kept for t in group]
 
     def close(self) -> None:
-        """Close the pooled environments."""
-        for env in self._envs:
-            env.close()
-        self._envs = []
+        """Close the environment pool."""
+        self.envs.close()
 
     # ------------------------------------------------------------------ internals
-    def _pool(self, n: int) -> list[gym.Env]:
-        """``n`` environments, created on first need and reused by later calls."""
-        while len(self._envs) < n:
-            self._envs.append(self._make_env())
-        return self._envs[:n]
-
     def _play_groups(self, task_indices: list[int], seed: int, *, round_: int,
                      first_group: int) -> list[list[Trajectory]]:
         """Play one round: a group of episodes per index, all advanced together turn by turn."""
         size = self.group_size
-        envs = self._pool(len(task_indices) * size)
+        requests = [ResetRequest(group * size + member, derive_seed(seed, round_, group, _RESET), {"index": index})
+                    for group, index in enumerate(task_indices) for member in range(size)]
         trajectories: list[Trajectory] = []
         sampling_keys: list[tuple[int, ...]] = []
-        for group, index in enumerate(task_indices):
-            reset_seed = derive_seed(seed, round_, group, _RESET)
-            for member in range(size):
-                env = envs[group * size + member]
-                observation, _ = env.reset(seed=reset_seed, options={"index": index})
-                trajectory = Trajectory(group_id=first_group + group, env_id=_env_id(env), task_index=index)
-                trajectory.append_context(self.policy.encoder.encode(observation))
-                trajectories.append(trajectory)
-                sampling_keys.append((seed, round_, group, member, _SAMPLE))
+        for request, (observation, _) in zip(requests, self.envs.reset(requests)):
+            group, member = divmod(request.slot, size)
+            trajectory = Trajectory(group_id=first_group + group, env_id=self.envs.env_id,
+                                    task_index=task_indices[group])
+            trajectory.append_context(self.policy.encoder.encode(observation))
+            trajectories.append(trajectory)
+            sampling_keys.append((seed, round_, group, member, _SAMPLE))
         live = list(range(len(trajectories)))
         turn = 0
         while live:
@@ -166,11 +162,11 @@ class RolloutCollector:
                 [trajectories[i].next_prompt() for i in live], self.sampling,
                 seeds=[derive_seed(*sampling_keys[i], turn) for i in live],
             )
+            results = self.envs.step([(i, completion.text) for i, completion in zip(live, completions)])
             still_live = []
-            for i, completion in zip(live, completions):
+            for i, completion, (observation, _, terminated, truncated, info) in zip(live, completions, results):
                 trajectory = trajectories[i]
                 trajectory.append_completion(completion)
-                observation, _, terminated, truncated, info = envs[i].step(completion.text)
                 trajectory.record_step(info)
                 if terminated or truncated:
                     trajectory.terminated, trajectory.truncated = bool(terminated), bool(truncated)
@@ -191,9 +187,3 @@ def _has_variance(group: Sequence[Trajectory]) -> bool:
     """Whether the episodes of a group got different returns (a GRPO learning signal)."""
     returns = [t.total_reward for t in group]
     return max(returns) - min(returns) > 1e-9
-
-
-def _env_id(env: gym.Env) -> str:
-    """The registered id of ``env``, or its class name."""
-    spec = getattr(env, "spec", None)
-    return spec.id if spec is not None else type(env.unwrapped).__name__
