@@ -25,6 +25,7 @@ from reasongym.agents import (OpenAIPolicy, OpenAIPolicyError, RandomPolicy, Sam
 from reasongym.agents import models as model_resolution
 from reasongym.agents.sampling import processed_logprobs
 from reasongym.envs.spaces import text_message
+from conftest import eos_biased_tiny_policy
 
 GREEDY = SamplingParams(max_tokens=24, temperature=0)
 
@@ -116,6 +117,28 @@ def test_seeded_samples_do_not_depend_on_batching(text_policy: TransformersPolic
     batched = text_policy.generate(CONVERSATIONS, sampling)
     one_at_a_time = TransformersPolicy(text_policy.model, text_policy.tokenizer, batch_size=1)
     assert [c.token_ids for c in one_at_a_time.generate(CONVERSATIONS, sampling)] == [c.token_ids for c in batched]
+
+
+def test_shared_prompt_pass_and_finished_rows_leaving_change_no_sample() -> None:
+    """Repeated prompts go through one prompt pass and finished rows leave the decoding batch; every row
+    still samples exactly what it samples alone."""
+    text_policy = eos_biased_tiny_policy()
+    conversations = [CONVERSATIONS[0]] * 3 + [CONVERSATIONS[1]] * 2
+    sampling = SamplingParams(max_tokens=16, seed=3)
+    rows_per_forward: list[int] = []
+    hook = text_policy.model.register_forward_pre_hook(
+        lambda module, args, kwargs: rows_per_forward.append(kwargs["input_ids"].shape[0]), with_kwargs=True)
+    try:
+        together = text_policy.generate(conversations, sampling)
+    finally:
+        hook.remove()
+    alone = TransformersPolicy(text_policy.model, text_policy.tokenizer, batch_size=1).generate(conversations, sampling)
+    assert [c.token_ids for c in together] == [c.token_ids for c in alone]
+    for a, b in zip(together, alone):
+        assert a.logprobs == pytest.approx(b.logprobs, abs=1e-5)
+    assert rows_per_forward[0] == 2  # two distinct prompts
+    assert len({len(c.token_ids) for c in together}) > 1 and rows_per_forward[-1] < len(conversations)
+    assert rows_per_forward[1:] == sorted(rows_per_forward[1:], reverse=True)
 
 
 def test_repeated_conversation_gets_distinct_samples(text_policy: TransformersPolicy) -> None:

@@ -30,10 +30,10 @@ from reasongym.training.losses import (
     kl_penalty,
     ppo_per_token_loss,
     ppo_policy_loss,
-    token_logprobs_and_entropy,
     token_logprobs_from_logits,
     value_loss,
 )
+from reasongym.training.lm_head import token_logprobs_and_entropy
 
 GOLDEN_PATH = Path(__file__).resolve().parents[1].parent / "shared" / "golden" / "rl_semantics.json"
 F64 = torch.float64
@@ -415,16 +415,19 @@ def test_micro_batch_local_normalisation_would_differ():
 # --------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("temperature,chunk_size,with_bias", [(1.0, 4, False), (0.7, 5, True), (1.3, 1024, False)])
-def test_chunked_logprobs_equal_naive(temperature, chunk_size, with_bias):
+@pytest.mark.parametrize("temperature,chunk_size,with_bias,entropy_grad",
+                         [(1.0, 4, False, True), (0.7, 5, True, True), (1.3, 1024, False, True), (0.7, 5, True, False)])
+def test_chunked_logprobs_equal_naive(temperature, chunk_size, with_bias, entropy_grad):
+    """Values and gradients of the fused head equal the naive full-logits ones (fp64: exact to rounding),
+    with a gradient through the entropy (entropy bonus) and without one (the entropy only as a metric)."""
     gen = torch.Generator().manual_seed(4)
     B, T, H, V = 3, 7, 6, 11
-    hidden0 = torch.randn(B, T, H, generator=gen)
-    weight0 = torch.randn(V, H, generator=gen)
-    bias0 = torch.randn(V, generator=gen) if with_bias else None
+    hidden0 = torch.randn(B, T, H, generator=gen, dtype=F64)
+    weight0 = torch.randn(V, H, generator=gen, dtype=F64)
+    bias0 = torch.randn(V, generator=gen, dtype=F64) if with_bias else None
     targets = torch.randint(0, V, (B, T), generator=gen)
-    upstream_lp = torch.randn(B, T, generator=gen)
-    upstream_ent = torch.randn(B, T, generator=gen)
+    upstream_lp = torch.randn(B, T, generator=gen, dtype=F64)
+    upstream_ent = torch.randn(B, T, generator=gen, dtype=F64) if entropy_grad else torch.zeros(B, T, dtype=F64)
 
     def run(chunked: bool):
         hidden = hidden0.clone().requires_grad_(True)
@@ -438,16 +441,17 @@ def test_chunked_logprobs_equal_naive(temperature, chunk_size, with_bias):
             logits = hidden @ weight.T + (bias if with_bias else 0)
             lp = token_logprobs_from_logits(logits, targets, temperature=temperature)
             ent = entropy_from_logits(logits / temperature)
-        ((lp * upstream_lp).sum() + (ent * upstream_ent).sum()).backward()
+        loss = (lp * upstream_lp).sum() + ((ent * upstream_ent).sum() if entropy_grad else 0.0)
+        loss.backward()
         grads = [hidden.grad, weight.grad] + ([bias.grad] if with_bias else [])
         return lp.detach(), ent.detach(), grads
 
     lp_c, ent_c, grads_c = run(True)
     lp_n, ent_n, grads_n = run(False)
-    torch.testing.assert_close(lp_c, lp_n, atol=1e-5, rtol=0)
-    torch.testing.assert_close(ent_c, ent_n, atol=1e-5, rtol=0)
+    torch.testing.assert_close(lp_c, lp_n, atol=1e-12, rtol=0)
+    torch.testing.assert_close(ent_c, ent_n, atol=1e-12, rtol=0)
     for g_c, g_n in zip(grads_c, grads_n):
-        torch.testing.assert_close(g_c, g_n, atol=1e-5, rtol=0)
+        torch.testing.assert_close(g_c, g_n, atol=1e-12, rtol=0)
 
 
 def test_chunked_logprobs_no_grad_and_without_entropy():
@@ -462,8 +466,8 @@ def test_chunked_logprobs_no_grad_and_without_entropy():
 
 
 def test_chunked_logprobs_keep_no_logits_for_backward():
-    """Structure, not timing: with checkpointing, autograd saves only the chunks' inputs (hidden rows,
-    the weight, the targets) -- never a [chunk, V] logits tensor; the naive path saves [B*T, V]-sized ones."""
+    """Structure, not timing: the fused head saves only its inputs (hidden rows, the weight, the targets)
+    and per-position statistics -- never a [chunk, V] logits tensor; the naive path saves [B*T, V]-sized ones."""
     B, T, H, V, chunk = 2, 8, 3, 50, 4
     gen = torch.Generator().manual_seed(6)
     hidden = torch.randn(B, T, H, generator=gen, requires_grad=True)

@@ -27,6 +27,10 @@ class PositionScheme(Protocol):
         """Position ids of the newest token, given the mask including it."""
         ...
 
+    def select(self, rows: torch.Tensor) -> None:
+        """Keep (or repeat) the per-row state of ``rows``, as the decoding batch is reshaped."""
+        ...
+
 
 def _text_positions(attention_mask: torch.Tensor) -> torch.Tensor:
     """0-based positions counting only real tokens; padding slots get 0."""
@@ -41,6 +45,9 @@ class TextPositions:
 
     def step(self, attention_mask: torch.Tensor) -> torch.Tensor:
         return _text_positions(attention_mask)[:, -1:]
+
+    def select(self, rows: torch.Tensor) -> None:
+        """Nothing to do: text positions follow from the attention mask alone."""
 
 
 class MRopePositions:
@@ -68,6 +75,10 @@ class MRopePositions:
             raise RuntimeError("MRopePositions.step called before prompt")
         text = _text_positions(attention_mask)[:, -1:] + self._deltas.to(attention_mask.device)
         return text.unsqueeze(0).expand(3, -1, -1)
+
+    def select(self, rows: torch.Tensor) -> None:
+        if self._deltas is not None:
+            self._deltas = self._deltas[rows.to(self._deltas.device)]
 
 
 def position_scheme(model: Any) -> PositionScheme:

@@ -8,7 +8,8 @@ draws from its own ``torch.Generator`` seeded from ``(SamplingParams.seed, index
 the reported log-probs are computed from exactly the distribution each token was drawn from
 (:mod:`reasongym.agents.sampling`). The loop is a plain KV-cached forward: one prompt pass with
 left-padded inputs and explicit position ids (:mod:`reasongym.agents.positions`), then one token per
-step. Finished rows stop drawing random numbers; the loop ends when every row has finished.
+step. Identical prompts share one prompt pass; finished rows leave the batch and stop drawing random
+numbers; the loop ends when every row has finished.
 
 Completions carry the exact sampled ids (ending with the EOS id when one was produced), their log-probs,
 the unpadded prompt ids and, for vision-language models, the processor tensors of the prompt in
@@ -21,11 +22,12 @@ from typing import Any, Sequence
 
 import torch
 
+from reasongym.agents import special_tokens
 from reasongym.agents.base import Completion, SamplingParams
 from reasongym.agents.encoding import EncodedPrompt, collate, make_prompt_encoder
 from reasongym.agents.positions import position_scheme
 from reasongym.agents.sampling import processed_logprobs, select_tokens
-from reasongym.agents.seeding import base_seed, row_seed
+from reasongym.agents.seeding import resolve_seeds
 from reasongym.agents.stopping import StopRule
 from reasongym.envs.spaces import Message
 
@@ -52,8 +54,7 @@ class TransformersPolicy:
         self.encoder = make_prompt_encoder(tokenizer_or_processor)
         self.tokenizer = self.encoder.tokenizer
         self.batch_size = batch_size
-        pad_id = self.tokenizer.pad_token_id
-        self.pad_id = int(pad_id if pad_id is not None else min(self.eos_ids))
+        self.pad_id = special_tokens.pad_id(self.tokenizer, self.eos_ids)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, *, dtype: torch.dtype | str | None = None,
@@ -84,7 +85,7 @@ class TransformersPolicy:
     @property
     def eos_ids(self) -> set[int]:
         """End-of-turn ids: the model's generation-config EOS id(s) plus the tokenizer's EOS token."""
-        return _eos_ids(self.model, self.tokenizer)
+        return special_tokens.eos_ids(getattr(self.model, "generation_config", None), self.tokenizer)
 
     @property
     def device(self) -> torch.device:
@@ -110,11 +111,7 @@ class TransformersPolicy:
             seeds: explicit per-prompt sampling seeds instead, so that a row's sample depends only on its
                 own seed and not on its position in the call (``sampling.seed`` is then ignored).
         """
-        if seeds is None:
-            seed = base_seed(sampling.seed)
-            seeds = [row_seed(seed, i) for i in range(len(prompts))]
-        elif len(seeds) != len(prompts):
-            raise ValueError(f"{len(seeds)} seeds for {len(prompts)} prompts")
+        seeds = resolve_seeds(seeds, sampling.seed, len(prompts))
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i].input_ids))
         results: list[Completion | None] = [None] * len(prompts)
         was_training = self.model.training
@@ -132,68 +129,84 @@ class TransformersPolicy:
     @torch.inference_mode()
     def _generate_batch(self, prompts: list[EncodedPrompt], seeds: list[int],
                         sampling: SamplingParams) -> list[Completion]:
-        """Decode one left-padded batch until every row has hit EOS, a stop string or ``max_tokens``."""
+        """Decode one left-padded batch until every row has hit EOS, a stop string or ``max_tokens``.
+
+        Identical text prompts (a GRPO group) go through the prompt pass once and their KV cache is
+        repeated; rows that finish leave the batch, so later steps compute only the rows still decoding.
+        Neither changes what a row samples: each row keeps its own generator and its own cache entries.
+        """
         device = self.device
         rule = StopRule.create(self.tokenizer, self.eos_ids, sampling.stop)
+        distinct, expand = _distinct_prompts(prompts)
         batch = {key: _to_device(key, value, device, self.model.dtype) for key, value in
-                 collate(prompts, self.pad_id).items()}
+                 collate(distinct, self.pad_id).items()}
         input_ids = batch.pop("input_ids")
         attention_mask = batch.pop("attention_mask")
         positions = position_scheme(self.model)
-        position_ids = positions.prompt(input_ids, attention_mask, batch)
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask,
+                         position_ids=positions.prompt(input_ids, attention_mask, batch), use_cache=True,
+                         logits_to_keep=1, **batch)
+        rows = torch.tensor(expand, device=device)
+        past, logits = out.past_key_values, out.logits[rows, -1, :]
+        past.batch_select_indices(rows)
+        attention_mask = attention_mask[rows]
+        positions.select(rows)
         generators = [torch.Generator(device=device).manual_seed(seed) for seed in seeds]
         greedy = sampling.temperature == 0
         tokens: list[list[int]] = [[] for _ in prompts]
         logprobs: list[list[float]] = [[] for _ in prompts]
-        active = list(range(len(prompts)))
-        extra_inputs: dict[str, torch.Tensor] = batch  # vision inputs are needed by the prompt pass only
-        past = None
-        step_ids = input_ids
+        active = list(range(len(prompts)))  # the prompt index of each row of the decoding batch
         for _ in range(sampling.max_tokens):
-            out = self.model(input_ids=step_ids, attention_mask=attention_mask, position_ids=position_ids,
-                             past_key_values=past, use_cache=True, logits_to_keep=1, **extra_inputs)
-            past, extra_inputs = out.past_key_values, {}
-            rows = torch.tensor(active, device=device)
-            row_logprobs = processed_logprobs(out.logits[rows, -1, :].float(), sampling)
+            row_logprobs = processed_logprobs(logits.float(), sampling)
             chosen, chosen_logprobs = select_tokens(row_logprobs, [generators[i] for i in active], greedy)
-            next_ids = torch.full((len(prompts), 1), self.pad_id, dtype=torch.long, device=device)
-            next_ids[rows, 0] = chosen
             for i, token, logprob in zip(active, chosen.tolist(), chosen_logprobs.tolist()):
                 tokens[i].append(token)
                 logprobs[i].append(logprob)
-            active = [i for i in active if not rule.is_finished(tokens[i])]
-            if not active:
+            keep = [k for k, i in enumerate(active) if not rule.is_finished(tokens[i])]
+            if not keep:
+                active = []
                 break
-            step_ids = next_ids
-            attention_mask = torch.cat([attention_mask, attention_mask.new_ones((len(prompts), 1))], dim=-1)
-            position_ids = positions.step(attention_mask)
+            if len(keep) < len(active):
+                rows = torch.tensor(keep, device=device)
+                past.batch_select_indices(rows)
+                attention_mask, chosen = attention_mask[rows], chosen[rows]
+                positions.select(rows)
+                active = [active[k] for k in keep]
+            attention_mask = torch.cat([attention_mask, attention_mask.new_ones((len(active), 1))], dim=-1)
+            out = self.model(input_ids=chosen[:, None], attention_mask=attention_mask,
+                             position_ids=positions.step(attention_mask), past_key_values=past, use_cache=True,
+                             logits_to_keep=1)
+            past, logits = out.past_key_values, out.logits[:, -1, :]
+        unfinished = set(active)
         return [
             Completion(
                 text=rule.final_text(tokens[i]),
                 token_ids=tokens[i],
                 logprobs=logprobs[i],
                 prompt_token_ids=list(prompt.input_ids),
-                finish_reason="length" if i in active else "stop",
+                finish_reason="length" if i in unfinished else "stop",
                 extra=dict(prompt.vision),
             )
             for i, prompt in enumerate(prompts)
         ]
 
 
-def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
-    """Collect EOS ids from ``model.generation_config`` (an int or a list) and the tokenizer."""
-    ids: set[int] = set()
-    config = getattr(model, "generation_config", None)
-    configured = getattr(config, "eos_token_id", None)
-    if isinstance(configured, int):
-        ids.add(configured)
-    elif configured is not None:
-        ids.update(int(i) for i in configured)
-    if tokenizer.eos_token_id is not None:
-        ids.add(int(tokenizer.eos_token_id))
-    if not ids:
-        raise ValueError("neither the model's generation config nor the tokenizer defines an EOS token")
-    return ids
+def _distinct_prompts(prompts: Sequence[EncodedPrompt]) -> tuple[list[EncodedPrompt], list[int]]:
+    """The distinct prompts (text prompts compared by ids; prompts with images or videos are never merged)
+    and, for each input prompt, the index of its distinct prompt."""
+    distinct: list[EncodedPrompt] = []
+    seen: dict[tuple[int, ...], int] = {}
+    expand: list[int] = []
+    for prompt in prompts:
+        key = tuple(prompt.input_ids)
+        if prompt.vision or key not in seen:
+            if not prompt.vision:
+                seen[key] = len(distinct)
+            expand.append(len(distinct))
+            distinct.append(prompt)
+        else:
+            expand.append(seen[key])
+    return distinct, expand
 
 
 def _to_device(key: str, value: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:

@@ -1,8 +1,8 @@
 """Training configuration: nested dataclasses loaded from YAML, with unknown keys rejected.
 
 A config file mirrors the dataclasses (``model``, ``env``, ``rollout``, ``reward``, ``algorithm``,
-``optim``, ``run``); every field has a default, so a file only states what it changes. See
-``examples/configs/`` for complete files.
+``optim``, ``run`` and, for ``algorithm.advantage: gae``, ``critic``); every field has a default, so a file
+only states what it changes. See ``examples/configs/`` for complete files.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import yaml
 
-ADVANTAGES = ("grpo", "dr_grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline", "per_turn_grpo")
+ADVANTAGES = ("grpo", "dr_grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline", "per_turn_grpo", "gae")
 LOSS_AGGREGATIONS = ("token-mean", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm")
 KL_ESTIMATORS = ("k1", "abs", "k2", "k3")
 SCHEDULES = ("constant", "linear", "cosine")
@@ -100,8 +100,10 @@ class AlgorithmConfig:
     loss_agg: str = "token-mean"
     lambda_pos: float = 1.0
     lambda_neg: float = 1.0
-    #: discount of ``reinforce_pp`` returns and of ``per_turn_grpo`` returns-to-go over turns
+    #: discount of ``reinforce_pp`` returns, of ``per_turn_grpo`` returns-to-go over turns and of ``gae``
     gamma: float = 1.0
+    #: GAE's lambda (``gae`` only): 1 gives Monte-Carlo returns minus the value, 0 one-step TD errors
+    lam: float = 1.0
 
 
 @dataclass
@@ -116,6 +118,24 @@ class OptimConfig:
     max_grad_norm: float = 1.0
     micro_batch_size: int = 8
     logprob_chunk_size: int = 1024
+    #: positions per packed row in the log-prob passes of text models: each group's prompt once, no
+    #: padding (:mod:`reasongym.training.packing`); 0 runs the right-padded batch
+    pack_tokens: int = 1024
+
+
+@dataclass
+class CriticConfig:
+    """The value model that ``algorithm.advantage: gae`` trains (see :mod:`reasongym.training.critic`).
+
+    It is a full copy of the policy's backbone with a scalar head, trained by its own AdamW at constant
+    ``lr`` on the clipped value loss, with the policy's micro-batches and loss aggregation.
+    """
+
+    lr: float = 1e-5
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    #: PPO value clipping: new values stay within this distance of the rollout-time values (null: off)
+    value_clip: float | None = 0.5
 
 
 @dataclass
@@ -145,8 +165,11 @@ class TrainConfig:
     algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    #: required by ``algorithm.advantage: gae`` and refused otherwise (it would be a second model trained for nothing)
+    critic: CriticConfig | None = None
 
     def __post_init__(self) -> None:
+        algo = self.algorithm
         checks = [
             (self.algorithm.advantage in ADVANTAGES, f"algorithm.advantage must be one of {ADVANTAGES}"),
             (self.algorithm.loss_agg in LOSS_AGGREGATIONS, f"algorithm.loss_agg must be one of {LOSS_AGGREGATIONS}"),
@@ -156,7 +179,15 @@ class TrainConfig:
             (self.model.dtype in ("float32", "bfloat16", "float16"), "model.dtype must be float32, bfloat16 or float16"),
             (self.rollout.group_size >= 1 and self.rollout.tasks_per_step >= 1, "rollout sizes must be positive"),
             (self.optim.micro_batch_size >= 1, "optim.micro_batch_size must be positive"),
+            (self.optim.pack_tokens >= 0, "optim.pack_tokens must be 0 (no packing) or positive"),
             (self.run.steps >= 1, "run.steps must be positive"),
+            (0.0 <= algo.gamma <= 1.0, f"algorithm.gamma must be in [0, 1], got {algo.gamma}"),
+            (0.0 <= algo.lam <= 1.0, f"algorithm.lam must be in [0, 1], got {algo.lam}"),
+            (algo.advantage != "gae" or self.critic is not None,
+             "algorithm.advantage 'gae' needs a value model: add a 'critic:' section (e.g. 'critic: {lr: 1.0e-5}')"),
+            (algo.advantage == "gae" or self.critic is None,
+             f"the 'critic:' section is only used by algorithm.advantage 'gae', not {algo.advantage!r}; remove it"),
+            *(_critic_checks(self.critic) if self.critic is not None else []),
         ]
         for ok, message in checks:
             if not ok:
@@ -164,6 +195,17 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _critic_checks(critic: CriticConfig) -> list[tuple[bool, str]]:
+    """Validity conditions of a critic section, as ``(ok, message)`` pairs."""
+    clip = critic.value_clip
+    return [
+        (critic.lr > 0, f"critic.lr must be positive, got {critic.lr}"),
+        (critic.weight_decay >= 0, f"critic.weight_decay must be non-negative, got {critic.weight_decay}"),
+        (critic.max_grad_norm > 0, f"critic.max_grad_norm must be positive, got {critic.max_grad_norm}"),
+        (clip is None or clip > 0, f"critic.value_clip must be positive or null (no clipping), got {clip}"),
+    ]
 
 
 def _build(cls: type, data: Any, where: str) -> Any:
@@ -193,6 +235,7 @@ _NESTED: dict[tuple[type, str], type] = {
     (TrainConfig, "algorithm"): AlgorithmConfig,
     (TrainConfig, "optim"): OptimConfig,
     (TrainConfig, "run"): RunConfig,
+    (TrainConfig, "critic"): CriticConfig,
     (ModelConfig, "lora"): LoraConfig,
 }
 

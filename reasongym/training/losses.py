@@ -15,8 +15,6 @@ Semantics follow verl's ``core_algos`` (``../shared/golden/rl_semantics.json`` p
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
-from torch.utils.checkpoint import checkpoint
 
 from reasongym.training.advantages import masked_mean
 
@@ -29,7 +27,6 @@ __all__ = [
     "kl_penalty",
     "ppo_per_token_loss",
     "ppo_policy_loss",
-    "token_logprobs_and_entropy",
     "token_logprobs_from_logits",
     "value_loss",
 ]
@@ -336,80 +333,3 @@ def token_logprobs_from_logits(
     """
     log_probs = torch.log_softmax(logits / temperature, dim=-1)
     return torch.gather(log_probs, -1, target_ids.long().unsqueeze(-1)).squeeze(-1)
-
-
-def _chunk_logprobs_entropy(
-    hidden: torch.Tensor,
-    weight: torch.Tensor,
-    bias: torch.Tensor | None,
-    targets: torch.Tensor,
-    temperature: float,
-    compute_entropy: bool,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Log-probs (and entropy) of one chunk: ``[n, H]``, ``[V, H]``, ``[V]|None``, ``[n]`` -> ``[n]``, ``[n]``."""
-    logits = F.linear(hidden, weight, bias)  # [n, V]
-    if logits.dtype in (torch.float16, torch.bfloat16):
-        logits = logits.float()  # softmax statistics in fp32
-    logits = logits / temperature
-    log_probs = torch.gather(torch.log_softmax(logits, dim=-1), -1, targets.unsqueeze(-1)).squeeze(-1)
-    entropy = entropy_from_logits(logits) if compute_entropy else None
-    return log_probs, entropy
-
-
-def token_logprobs_and_entropy(
-    hidden_states: torch.Tensor,
-    lm_head_weight: torch.Tensor,
-    target_ids: torch.Tensor,
-    *,
-    lm_head_bias: torch.Tensor | None = None,
-    temperature: float = 1.0,
-    chunk_size: int = 1024,
-    compute_entropy: bool = True,
-    use_checkpoint: bool = True,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Log-probs of the target tokens and the entropy, without materialising ``[B, T, V]`` logits.
-
-    For each position: ``z = (h @ W^T + b) / temperature``, ``logp = log_softmax(z)[target]``,
-    ``H = entropy(softmax(z))``. ``hidden_states[:, t]`` is the final hidden state that *predicts*
-    ``target_ids[:, t]`` (the caller does the usual shift by one).
-
-    The ``B*T`` positions are processed ``chunk_size`` at a time, so at most ``[chunk_size, V]`` logits
-    exist at once in the forward. Each chunk runs under ``torch.utils.checkpoint`` (when gradients are
-    needed and ``use_checkpoint``), so autograd keeps only the chunk's inputs and recomputes its logits
-    in the backward: the backward too holds one chunk's logits at a time. Values and gradients are those
-    of the naive full-logits computation. Half-precision logits are upcast to fp32 for the softmax.
-
-    Shapes: ``hidden_states`` ``[B, T, H]``, ``lm_head_weight`` ``[V, H]``, ``lm_head_bias`` ``[V]`` or
-    None, ``target_ids`` int ``[B, T]`` -> ``(log_probs [B, T], entropy [B, T] or None)``.
-    """
-    batch, length, hidden_size = hidden_states.shape
-    flat_hidden = hidden_states.reshape(batch * length, hidden_size)
-    flat_targets = target_ids.reshape(batch * length).long()
-    if batch * length == 0:
-        half = hidden_states.dtype in (torch.float16, torch.bfloat16)
-        empty = hidden_states.new_zeros(batch, length, dtype=torch.float32 if half else hidden_states.dtype)
-        return empty, (empty.clone() if compute_entropy else None)
-    needs_grad = torch.is_grad_enabled() and any(
-        t is not None and t.requires_grad for t in (hidden_states, lm_head_weight, lm_head_bias)
-    )
-
-    log_prob_chunks, entropy_chunks = [], []
-    for start in range(0, batch * length, chunk_size):
-        args = (
-            flat_hidden[start : start + chunk_size],
-            lm_head_weight,
-            lm_head_bias,
-            flat_targets[start : start + chunk_size],
-            temperature,
-            compute_entropy,
-        )
-        if needs_grad and use_checkpoint:
-            log_probs, entropy = checkpoint(_chunk_logprobs_entropy, *args, use_reentrant=False)
-        else:
-            log_probs, entropy = _chunk_logprobs_entropy(*args)
-        log_prob_chunks.append(log_probs)
-        entropy_chunks.append(entropy)
-
-    log_probs = torch.cat(log_prob_chunks).reshape(batch, length)
-    entropy = torch.cat(entropy_chunks).reshape(batch, length) if compute_entropy else None
-    return log_probs, entropy

@@ -10,10 +10,11 @@ One training step, top to bottom (:meth:`Trainer.step`):
    from a separate no-grad pass (several epochs, or a KL penalty in the reward), and the reference
    log-probs when a KL term is on;
 4. optionally subtract the KL penalty from the token rewards, then compute advantages with the configured
-   estimator and apply PSR/NSR sign weighting;
+   estimator (for ``gae``, from the critic's no-grad values of the batch) and apply PSR/NSR sign weighting;
 5. for each PPO epoch, accumulate the gradient of the policy loss (plus KL-in-loss and entropy terms)
    over micro-batches normalised by the *global* token/sequence counts, clip it, and step AdamW and the
-   LR schedule once.
+   LR schedule once; with a critic, then give it as many epochs of the clipped value loss towards GAE's
+   returns, with the same micro-batches and normalisers.
 
 Every random choice of step ``s`` derives from ``(seed, s)``, so a run resumed from the checkpoint of step
 ``s`` replays steps ``s+1, ...`` exactly as the uninterrupted run would have.
@@ -37,6 +38,7 @@ from reasongym.agents.transformers_policy import TransformersPolicy
 from reasongym.training import advantages as adv
 from reasongym.training.checkpoint import list_checkpoints, load_trainer_state, save_checkpoint
 from reasongym.training.config import TrainConfig
+from reasongym.training.critic import Critic, value_metrics
 from reasongym.training.logprobs import compute_logprobs
 from reasongym.training.losses import agg_loss, count_tokens_and_seqs, kl_penalty, ppo_policy_loss
 from reasongym.training.metrics import MetricsLogger, plot_metrics, read_metrics
@@ -59,28 +61,36 @@ def per_turn_rewards(rewards: torch.Tensor, turn_index: torch.Tensor) -> tuple[t
 
 
 def compute_advantages(config: TrainConfig, rewards: torch.Tensor, mask: torch.Tensor, group_ids: torch.Tensor,
-                       turn_index: torch.Tensor) -> torch.Tensor:
+                       turn_index: torch.Tensor, values: torch.Tensor | None = None
+                       ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Token advantages ``[B, L]`` with the configured estimator, then PSR/NSR sign weighting.
 
     ``per_turn_grpo`` normalises each turn's return-to-go within the group (with rewards kept at their
     turns, e.g. ``reward.gate_mode: turn``) and gives every token of a turn that turn's advantage.
+    ``gae`` needs the critic's ``values`` ``[B, L]`` (of the state before each token) and is the only
+    estimator that also returns the critic's targets (``returns`` ``[B, L]``); the others return ``None``.
     """
     algo = config.algorithm
+    returns = None
     if algo.advantage == "per_turn_grpo":
         turn_rewards, turn_mask = per_turn_rewards(rewards, turn_index)
         turn_advantages = adv.per_turn_grpo_advantages(turn_rewards, turn_mask, group_ids, gamma=algo.gamma)
-        values = adv.broadcast_turn_advantages(turn_advantages, turn_index) * mask
+        advantages = adv.broadcast_turn_advantages(turn_advantages, turn_index) * mask
     elif algo.advantage in ("grpo", "dr_grpo"):
-        values = adv.grpo_advantages(rewards, mask, group_ids, norm_by_std=algo.advantage == "grpo")
+        advantages = adv.grpo_advantages(rewards, mask, group_ids, norm_by_std=algo.advantage == "grpo")
     elif algo.advantage == "rloo":
-        values = adv.rloo_advantages(rewards, mask, group_ids)
+        advantages = adv.rloo_advantages(rewards, mask, group_ids)
     elif algo.advantage == "reinforce_pp":
-        values = adv.reinforce_pp_advantages(rewards, mask, gamma=algo.gamma)
+        advantages = adv.reinforce_pp_advantages(rewards, mask, gamma=algo.gamma)
     elif algo.advantage == "reinforce_pp_baseline":
-        values = adv.reinforce_pp_baseline_advantages(rewards, mask, group_ids)
+        advantages = adv.reinforce_pp_baseline_advantages(rewards, mask, group_ids)
+    elif algo.advantage == "gae":
+        if values is None:
+            raise ValueError("advantage 'gae' needs the critic's values")
+        advantages, returns = adv.gae_advantages(rewards, values, mask, gamma=algo.gamma, lam=algo.lam)
     else:
         raise ValueError(f"advantage {algo.advantage!r} is not supported by the trainer")
-    return adv.sign_weighted(values, lambda_pos=algo.lambda_pos, lambda_neg=algo.lambda_neg)
+    return adv.sign_weighted(advantages, lambda_pos=algo.lambda_pos, lambda_neg=algo.lambda_neg), returns
 
 
 def lr_lambda(config: TrainConfig):
@@ -142,10 +152,11 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(self.params, lr=config.optim.lr, betas=config.optim.betas,
                                            weight_decay=config.optim.weight_decay, fused=True)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(config))
+        self.critic = Critic(self.model, config.critic, seed=config.run.seed) if config.critic is not None else None
         self.step_done = 0
         if checkpoint is not None:
-            self.step_done = int(load_trainer_state(checkpoint, optimizer=self.optimizer,
-                                                    scheduler=self.scheduler)["step"])
+            self.step_done = int(load_trainer_state(checkpoint, optimizer=self.optimizer, scheduler=self.scheduler,
+                                                    extra=self._extra_states())["step"])
             console.print(f"resumed from {checkpoint} (step {self.step_done})")
         self.metrics = MetricsLogger(self.out_dir, resume_step=self.step_done if checkpoint else None)
 
@@ -174,11 +185,27 @@ class Trainer:
 
     # ------------------------------------------------------------------ one step
     def _logprobs(self, model: Any, batch: dict[str, torch.Tensor], *, entropy: bool = False):
+        """Log-probs (and entropy) of the policy tokens only: every use of them in a step is masked."""
         return compute_logprobs(model, batch, temperature=max(self.sampling.temperature, 1e-6),
-                                chunk_size=self.config.optim.logprob_chunk_size, compute_entropy=entropy)
+                                chunk_size=self.config.optim.logprob_chunk_size, compute_entropy=entropy,
+                                positions=batch["loss_mask"], pack_tokens=self.config.optim.pack_tokens)
 
     def _collate(self, trajectories: Sequence[Trajectory]) -> dict[str, torch.Tensor]:
         return collate_trajectories(trajectories, self.policy.pad_id, model=self.model)
+
+    def _micro_batch_rows(self, batch_size: int) -> list[slice]:
+        """The rows of each micro-batch of a batch of ``batch_size`` trajectories."""
+        size = self.config.optim.micro_batch_size
+        return [slice(start, start + size) for start in range(0, batch_size, size)]
+
+    def _loss_normalisers(self, mask: torch.Tensor) -> dict[str, Any]:
+        """The global token/sequence counts (and Dr.GRPO's constant) that every micro-batch loss divides by."""
+        n_tokens, n_seqs = count_tokens_and_seqs(mask)
+        return dict(global_tokens=n_tokens, global_seqs=n_seqs, norm_constant=self.config.rollout.max_tokens)
+
+    def _extra_states(self) -> dict[str, Any]:
+        """Checkpointed parts beyond the policy, its optimiser and scheduler: the critic, when there is one."""
+        return {"critic": self.critic} if self.critic is not None else {}
 
     def step(self, step: int) -> dict[str, Any]:
         """Run training step ``step`` (1-based) and return its metrics."""
@@ -201,12 +228,17 @@ class Trainer:
             if algo.kl_coef > 0:
                 with self.parts.reference():
                     ref_logprobs, _ = self._logprobs(self.parts.reference_model, batch)
+        with torch.no_grad():
+            values = self.critic.values(batch).cpu() if self.critic is not None else None
         rewards = batch["token_level_rewards"]
         if kl_reward:
             rewards = rewards - algo.kl_coef * kl_penalty(old_logprobs, ref_logprobs, algo.kl_estimator) * mask
-        advantages = compute_advantages(cfg, rewards, mask, batch["group_ids"], batch["turn_index"])
+        advantages, returns = compute_advantages(cfg, rewards, mask, batch["group_ids"], batch["turn_index"],
+                                                 values=values)
         scored = time.perf_counter()
         update = self._update(trajectories, advantages, old_logprobs, ref_logprobs, batch["old_logprobs"], mask)
+        if self.critic is not None:
+            update.update(self._update_critic(trajectories, values, returns, mask))
         finished = time.perf_counter()
         policy_tokens = int(mask.sum())
         metrics = {
@@ -236,17 +268,15 @@ class Trainer:
         epoch also measures the KL to the reference and the gap to the rollout's own log-probs.
         """
         algo, optim = self.config.algorithm, self.config.optim
-        n_tokens, n_seqs = count_tokens_and_seqs(mask)
-        agg = dict(global_tokens=n_tokens, global_seqs=n_seqs, norm_constant=self.config.rollout.max_tokens)
+        agg = self._loss_normalisers(mask)
+        n_tokens = agg["global_tokens"]
         mode = algo.loss_agg
-        size = optim.micro_batch_size
         totals: dict[str, float] = {}
         diagnostics = {"kl/mean": 0.0, "logprob/rollout_vs_train_abs_diff": 0.0}
         total_tokens = max(1, int(n_tokens))
         self.model.train()
         for epoch in range(algo.ppo_epochs):
-            for start in range(0, len(trajectories), size):
-                rows = slice(start, start + size)
+            for rows in self._micro_batch_rows(len(trajectories)):
                 micro = self._collate(trajectories[rows])
                 width = micro["input_ids"].shape[1]
                 m = micro["loss_mask"]
@@ -288,6 +318,26 @@ class Trainer:
         if ref_logprobs is None:
             del diagnostics["kl/mean"]
         return {**{k: v / epochs for k, v in totals.items()}, **diagnostics, "grad_norm": float(grad_norm)}
+
+    def _update_critic(self, trajectories: Sequence[Trajectory], values: torch.Tensor, returns: torch.Tensor,
+                       mask: torch.Tensor) -> dict[str, float]:
+        """``ppo_epochs`` critic updates on the step's batch, after the policy's (the two are independent).
+
+        ``values`` (what GAE used, the value clipping's anchor) and ``returns`` (the targets) are ``[B, L]``.
+        Value loss and clip fraction are averaged over epochs; the grad norm is the last epoch's, as for the
+        policy. The explained variance etc. describe the values GAE used, before this step's updates.
+        """
+        micro_batches = []
+        for rows in self._micro_batch_rows(len(trajectories)):
+            micro = self._collate(trajectories[rows])
+            width = micro["input_ids"].shape[1]
+            micro_batches.append({**micro, "old_values": values[rows, :width], "returns": returns[rows, :width]})
+        normalisers = self._loss_normalisers(mask)
+        epochs = [self.critic.update(micro_batches, agg_mode=self.config.algorithm.loss_agg, **normalisers)
+                  for _ in range(self.config.algorithm.ppo_epochs)]
+        metrics = {name: float(np.mean([epoch[name] for epoch in epochs])) for name in epochs[0]}
+        metrics["critic/grad_norm"] = epochs[-1]["critic/grad_norm"]
+        return {**value_metrics(values, returns, mask), **metrics}
 
     def _reward_metrics(self, trajectories: Sequence[Trajectory]) -> dict[str, float]:
         returns = [t.total_reward for t in trajectories]
@@ -346,4 +396,4 @@ class Trainer:
         """Checkpoint the current step."""
         return save_checkpoint(self.checkpoints, self.step_done, model=self.parts.saveable, optimizer=self.optimizer,
                                scheduler=self.scheduler, state={"config": self.config.to_dict()},
-                               keep=self.config.run.keep_checkpoints)
+                               keep=self.config.run.keep_checkpoints, extra=self._extra_states())
