@@ -1,9 +1,11 @@
-"""Shared test fixtures: the real benchmark files beside the checkout (and their absence), a tiny policy."""
+"""Shared test fixtures: the real benchmark files beside the checkout (and their absence), a tiny policy,
+a fake ``vllm`` module."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -49,3 +51,11 @@ def eos_biased_tiny_policy() -> Any:
         head.bias[tokenizer.convert_tokens_to_ids("<|im_end|>")] = 3.0
     model.lm_head = head
     return TransformersPolicy(model, tokenizer, batch_size=8)
+
+
+@pytest.fixture
+def fake_vllm(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The fake ``vllm`` module of ``tests/fake_vllm.py`` in ``sys.modules`` for the test's duration."""
+    import fake_vllm
+
+    return fake_vllm.install(monkeypatch)

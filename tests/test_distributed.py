@@ -15,14 +15,18 @@ from typing import Any, Iterator
 
 import gymnasium as gym
 import pytest
+import torch
 
 import reasongym  # noqa: F401  (registers the reason/* ids)
 from reasongym.agents import SamplingParams, TransformersPolicy
 from reasongym.training.distributed import RAY_MISSING, EnvWorkerError, RayEnvPool, import_ray, init_ray
 from reasongym.training.envpool import LocalEnvPool, ResetRequest, env_factory
+from reasongym.training.config import config_from_dict
 from reasongym.training.rollout import RolloutCollector
+from reasongym.training.trainer import Trainer
 
 from conftest import eos_biased_tiny_policy
+from test_trainer import params, tiny_config, without_timings
 
 NO_RAY = importlib.util.find_spec("ray") is None
 requires_ray = pytest.mark.skipif(NO_RAY, reason="Ray is not installed: pip install 'reasongym[ray]'")
@@ -76,6 +80,27 @@ def test_ray_pool_plays_the_same_trajectories_as_in_process_envs(text_policy: Tr
     with pytest.raises(RuntimeError, match="closed"):
         pool.reset([ResetRequest(0, 0, None)])
     local.close()
+
+
+@pytest.mark.usefixtures("ray_session")
+@pytest.mark.ray
+@requires_ray
+def test_trainer_with_env_workers_trains_as_with_in_process_envs(tmp_path: Any) -> None:
+    local = Trainer(config_from_dict(tiny_config(tmp_path / "local", run={"steps": 1})), resume=False)
+    remote = Trainer(config_from_dict(tiny_config(tmp_path / "ray", run={"steps": 1},
+                                                  rollout={"env_workers": 2, "ray": {"cpus_per_worker": 0.5}})),
+                     resume=False)
+    pool = remote.collector.envs
+    assert isinstance(pool, RayEnvPool) and (pool.num_workers, pool.envs_per_worker) == (2, 4)  # 2 tasks x 4
+    played, expected = remote.collector.collect([0, 1], seed=4), local.collector.collect([0, 1], seed=4)
+    assert [vars(t) for t in played] == [vars(t) for t in expected]
+    records, reference = remote.train(), local.train()
+    assert without_timings(records) == without_timings(reference)  # rewards, lengths, losses of the step
+    assert records[0]["reward/mean"] > 0 and records[0]["response/length_mean"] > 0
+    trained, trained_locally = params(remote.model), params(local.model)
+    assert all(torch.equal(trained[n], trained_locally[n]) for n in trained)
+    with pytest.raises(RuntimeError, match="closed"):  # train() closed the collector, and so the pool
+        pool.reset([ResetRequest(0, 0, None)])
 
 
 @pytest.mark.usefixtures("ray_session")

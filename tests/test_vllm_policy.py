@@ -1,7 +1,8 @@
 """Tests of the vLLM policy.
 
 vLLM cannot be installed on the CPU-only machine these tests were written on (its official wheels need
-CUDA), so most tests inject a small fake ``vllm`` module into ``sys.modules``. The fake records what the
+CUDA), so most tests inject the fake ``vllm`` module of ``tests/fake_vllm.py`` into ``sys.modules``
+(the ``fake_vllm`` fixture of ``conftest.py``). The fake records what the
 policy asks of vLLM and answers with ``RequestOutput``-shaped objects; it checks *our side* of the API
 only — the translation of our sampling settings, the reading of ids and log-probs, seed derivation, the
 weight-sync and sleep calls — not that a real engine behaves as the fake does. ``test_real_engine`` runs
@@ -11,7 +12,6 @@ the same contract against a real engine and skips with the reason where vLLM or 
 from __future__ import annotations
 
 import importlib.util
-import random
 import sys
 import types
 from typing import Any
@@ -23,98 +23,12 @@ import reasongym  # noqa: F401  (registers the reason/* ids)
 from reasongym.agents import SamplingParams, TransformersPolicy, tiny_qwen2
 from reasongym.agents.seeding import base_seed, row_seed
 from reasongym.agents.spec import build_policy
-from reasongym.agents.tiny import tiny_tokenizer
 from reasongym.agents.vllm_policy import VLLM_MISSING, WORKER_EXTENSION, VLLMPolicy, import_vllm
 from reasongym.agents.vllm_worker import WeightSyncExtension
 from reasongym.envs.spaces import text_message
 from reasongym.training.rollout import RolloutCollector
 
-DECOY = 7  # a token id every position's log-prob mapping also holds, to check the sampled one is read
-
-
-class FakeLogprob:
-    def __init__(self, logprob: float):
-        self.logprob = logprob
-
-
-class FakeSamplingParams:
-    """Records its keyword arguments, as ``vllm.SamplingParams`` would hold them."""
-
-    def __init__(self, **kwargs: Any):
-        self.kwargs = kwargs
-        self.__dict__.update(kwargs)
-
-
-class FakeWorker(WeightSyncExtension):
-    """A vLLM worker with the extension mixed in; its model records what it loads."""
-
-    def __init__(self) -> None:
-        self.loaded: list[tuple[str, torch.Tensor]] = []
-        self.model_runner = types.SimpleNamespace(model=types.SimpleNamespace(load_weights=self._load))
-
-    def _load(self, weights: list[tuple[str, torch.Tensor]]) -> None:
-        self.loaded.extend(weights)
-
-
-class FakeLLM:
-    """Answers ``generate`` with seeded pseudo-random ASCII ids, ending on a stop id unless ``max_tokens`` is hit.
-
-    Two tensor-parallel workers receive ``collective_rpc`` calls; every call is appended to ``events``.
-    """
-
-    instances: list["FakeLLM"] = []
-
-    def __init__(self, **kwargs: Any):
-        self.kwargs = kwargs
-        self.tokenizer = tiny_tokenizer()
-        self.workers = [FakeWorker(), FakeWorker()]
-        self.events: list[tuple[Any, ...]] = []
-        FakeLLM.instances.append(self)
-
-    def get_tokenizer(self) -> Any:
-        return self.tokenizer
-
-    def generate(self, prompts: list[dict], sampling_params: list[FakeSamplingParams], *,
-                 use_tqdm: bool = True) -> list[Any]:
-        self.events.append(("generate", [p["prompt_token_ids"] for p in prompts], sampling_params))
-        return [self._answer(p["prompt_token_ids"], params) for p, params in zip(prompts, sampling_params)]
-
-    def _answer(self, prompt_ids: list[int], params: FakeSamplingParams) -> Any:
-        rng = random.Random(hash((params.seed, tuple(prompt_ids))))
-        length = rng.randint(1, params.max_tokens)
-        ids = [rng.randint(ord("a"), ord("z")) for _ in range(length)]
-        finish = "length"
-        if length < params.max_tokens:
-            ids.append(params.stop_token_ids[0])
-            finish = "stop"
-        logprobs = [{token: FakeLogprob(-rng.random() - 0.01), DECOY: FakeLogprob(-9.0)} for token in ids]
-        text = self.tokenizer.decode(ids, skip_special_tokens=True)
-        sample = types.SimpleNamespace(text=text, token_ids=tuple(ids), logprobs=logprobs, finish_reason=finish)
-        return types.SimpleNamespace(prompt_token_ids=prompt_ids, outputs=[sample])
-
-    def collective_rpc(self, method: str, args: tuple = (), kwargs: dict | None = None) -> list[Any]:
-        self.events.append(("rpc", method, len(args[0])))
-        return [getattr(worker, method)(*args, **(kwargs or {})) for worker in self.workers]
-
-    def sleep(self, level: int = 1) -> None:
-        self.events.append(("sleep", level))
-
-    def wake_up(self, tags: list[str] | None = None) -> None:
-        self.events.append(("wake_up", tags))
-
-    def reset_prefix_cache(self) -> None:
-        self.events.append(("reset_prefix_cache",))
-
-
-@pytest.fixture
-def fake_vllm(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
-    """A fake ``vllm`` module in ``sys.modules`` (replacing a real one for the test's duration)."""
-    module = types.ModuleType("vllm")
-    module.LLM = FakeLLM
-    module.SamplingParams = FakeSamplingParams
-    monkeypatch.setitem(sys.modules, "vllm", module)
-    FakeLLM.instances.clear()
-    return module
+from fake_vllm import FakeLLM, FakeSamplingParams
 
 
 @pytest.fixture

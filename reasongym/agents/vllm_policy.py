@@ -136,11 +136,14 @@ class VLLMPolicy:
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, *, dtype: str = "auto", gpu_memory_utilization: float = 0.5,
-                        enable_sleep_mode: bool = False, seed: int = 0, **engine_kwargs: Any) -> "VLLMPolicy":
+                        enable_sleep_mode: bool = False, seed: int = 0, tokenizer: Any = None,
+                        **engine_kwargs: Any) -> "VLLMPolicy":
         """Start an engine on a local path, Hugging Face id or embedded alias (see :func:`resolve_model`).
 
         ``gpu_memory_utilization`` defaults to half the GPU so that a colocated trainer fits beside it;
-        ``engine_kwargs`` go to ``vllm.LLM`` (e.g. ``tensor_parallel_size``, ``max_model_len``).
+        ``tokenizer`` (default: the engine's) is what encodes prompts, e.g. a trainer's own, so that both
+        render the same chat template; ``engine_kwargs`` go to ``vllm.LLM`` (e.g. ``tensor_parallel_size``,
+        ``max_model_len``).
         """
         from reasongym.agents.models import resolve_model
 
@@ -149,7 +152,7 @@ class VLLMPolicy:
         llm = vllm.LLM(model=path, dtype=dtype, seed=seed, gpu_memory_utilization=gpu_memory_utilization,
                        enable_sleep_mode=enable_sleep_mode, logprobs_mode="processed_logprobs",
                        worker_extension_cls=WORKER_EXTENSION, **engine_kwargs)
-        return cls(llm, generation_config=_generation_config(path))
+        return cls(llm, tokenizer, generation_config=_generation_config(path))
 
     # ------------------------------------------------------------------ generation
     def generate(self, conversations: Sequence[list[Message]], sampling: SamplingParams) -> list[Completion]:

@@ -19,6 +19,10 @@ ADVANTAGES = ("grpo", "dr_grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline"
 LOSS_AGGREGATIONS = ("token-mean", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm")
 KL_ESTIMATORS = ("k1", "abs", "k2", "k3")
 SCHEDULES = ("constant", "linear", "cosine")
+BACKENDS = ("transformers", "vllm")
+#: ``vllm.LLM`` arguments the trainer sets itself (from ``rollout.vllm``, ``model`` and ``run``)
+VLLM_MANAGED_ARGS = ("model", "dtype", "seed", "gpu_memory_utilization", "tensor_parallel_size", "enable_sleep_mode",
+                     "max_model_len", "logprobs_mode", "worker_extension_cls")
 
 
 @dataclass
@@ -55,8 +59,47 @@ class EnvConfig:
 
 
 @dataclass
+class VLLMConfig:
+    """The vLLM engine of ``rollout.backend: vllm`` (see :mod:`reasongym.training.backends`).
+
+    The engine runs beside the trainer on the same GPUs (colocated) and receives the trained weights after
+    every step; its dtype and seed are ``model.dtype`` and ``run.seed``.
+    """
+
+    #: fraction of each GPU's memory the engine takes (weights and KV cache); the trainer needs the rest
+    gpu_memory_utilization: float = 0.5
+    tensor_parallel_size: int = 1
+    #: release the engine's GPU memory during the update (``LLM(enable_sleep_mode=True)``)
+    enable_sleep_mode: bool = False
+    #: 1 keeps the engine's weights in CPU memory while it sleeps, 2 discards them (the update replaces them)
+    sleep_level: int = 1
+    max_model_len: int | None = None
+    #: further ``vllm.LLM`` keyword arguments, e.g. ``{enforce_eager: true}``
+    engine_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RayConfig:
+    """Where the Ray environment workers of ``rollout.env_workers > 0`` run."""
+
+    #: ``null`` starts a local Ray; ``auto`` or ``ray://host:10001`` joins a running cluster
+    address: str | None = None
+    #: CPUs of a local Ray (``null``: all cores); ignored when joining a cluster
+    num_cpus: int | None = None
+    #: environments per worker; ``null`` spreads ``tasks_per_step * group_size`` over the workers
+    envs_per_worker: int | None = None
+    #: CPUs Ray reserves for each worker (fractions allowed)
+    cpus_per_worker: float = 1.0
+
+
+@dataclass
 class RolloutConfig:
-    """How rollouts are sampled: ``tasks_per_step`` groups of ``group_size`` episodes each."""
+    """How rollouts are sampled: ``tasks_per_step`` groups of ``group_size`` episodes each.
+
+    ``backend`` chooses what generates: ``transformers`` samples from the trained model itself, ``vllm``
+    from a vLLM engine that receives the trained weights after each step (GPU only). ``env_workers``
+    chooses where the environments live: ``0`` in the trainer's process, ``N > 0`` in ``N`` Ray actors.
+    """
 
     tasks_per_step: int = 4
     group_size: int = 8
@@ -67,6 +110,15 @@ class RolloutConfig:
     #: DAPO: drop groups whose rewards all agree and sample more tasks instead
     dynamic_sampling: bool = False
     max_resample_rounds: int = 3
+    backend: str = "transformers"
+    vllm: VLLMConfig = field(default_factory=VLLMConfig)
+    env_workers: int = 0
+    ray: RayConfig = field(default_factory=RayConfig)
+
+    @property
+    def slots(self) -> int:
+        """How many environments one collection round plays at once."""
+        return self.tasks_per_step * self.group_size
 
 
 @dataclass
@@ -188,6 +240,8 @@ class TrainConfig:
             (algo.advantage == "gae" or self.critic is None,
              f"the 'critic:' section is only used by algorithm.advantage 'gae', not {algo.advantage!r}; remove it"),
             *(_critic_checks(self.critic) if self.critic is not None else []),
+            *_backend_checks(self.rollout, self.model),
+            *_env_worker_checks(self.rollout),
         ]
         for ok, message in checks:
             if not ok:
@@ -205,6 +259,43 @@ def _critic_checks(critic: CriticConfig) -> list[tuple[bool, str]]:
         (critic.weight_decay >= 0, f"critic.weight_decay must be non-negative, got {critic.weight_decay}"),
         (critic.max_grad_norm > 0, f"critic.max_grad_norm must be positive, got {critic.max_grad_norm}"),
         (clip is None or clip > 0, f"critic.value_clip must be positive or null (no clipping), got {clip}"),
+    ]
+
+
+def _backend_checks(rollout: RolloutConfig, model: ModelConfig) -> list[tuple[bool, str]]:
+    """Validity conditions of ``rollout.backend`` and its ``rollout.vllm`` section."""
+    if rollout.backend != "vllm":
+        return [(rollout.backend in BACKENDS, f"rollout.backend must be one of {BACKENDS}, got {rollout.backend!r}")]
+    engine = rollout.vllm
+    return [
+        ("-vl" not in model.name.lower(),
+         f"rollout.backend 'vllm' serves text models only, and {model.name!r} looks like a vision-language model; "
+         "use rollout.backend 'transformers' for Qwen-VL"),
+        (0.0 < engine.gpu_memory_utilization <= 1.0,
+         f"rollout.vllm.gpu_memory_utilization must be in (0, 1], got {engine.gpu_memory_utilization}"),
+        (engine.tensor_parallel_size >= 1,
+         f"rollout.vllm.tensor_parallel_size must be positive, got {engine.tensor_parallel_size}"),
+        (engine.sleep_level in (1, 2), f"rollout.vllm.sleep_level must be 1 or 2, got {engine.sleep_level}"),
+        (not set(engine.engine_kwargs) & set(VLLM_MANAGED_ARGS),
+         f"rollout.vllm.engine_kwargs must not set {sorted(set(engine.engine_kwargs) & set(VLLM_MANAGED_ARGS))}: "
+         "the trainer sets them (use the rollout.vllm fields, model.dtype and run.seed)"),
+        (engine.max_model_len is None or engine.max_model_len > rollout.max_tokens,
+         f"rollout.vllm.max_model_len ({engine.max_model_len}) must exceed rollout.max_tokens ({rollout.max_tokens})"),
+    ]
+
+
+def _env_worker_checks(rollout: RolloutConfig) -> list[tuple[bool, str]]:
+    """Validity conditions of ``rollout.env_workers`` and its ``rollout.ray`` section."""
+    workers, ray = rollout.env_workers, rollout.ray
+    slots = workers * ray.envs_per_worker if workers > 0 and ray.envs_per_worker is not None else rollout.slots
+    return [
+        (workers >= 0, f"rollout.env_workers must be 0 (in-process environments) or positive, got {workers}"),
+        (ray.envs_per_worker is None or ray.envs_per_worker >= 1,
+         f"rollout.ray.envs_per_worker must be positive or null, got {ray.envs_per_worker}"),
+        (ray.cpus_per_worker >= 0, f"rollout.ray.cpus_per_worker must be non-negative, got {ray.cpus_per_worker}"),
+        (slots >= rollout.slots,
+         f"rollout.env_workers x rollout.ray.envs_per_worker = {slots} environments, but a step plays "
+         f"tasks_per_step x group_size = {rollout.slots} episodes at once; raise either"),
     ]
 
 
@@ -236,6 +327,8 @@ _NESTED: dict[tuple[type, str], type] = {
     (TrainConfig, "optim"): OptimConfig,
     (TrainConfig, "run"): RunConfig,
     (TrainConfig, "critic"): CriticConfig,
+    (RolloutConfig, "vllm"): VLLMConfig,
+    (RolloutConfig, "ray"): RayConfig,
     (ModelConfig, "lora"): LoraConfig,
 }
 

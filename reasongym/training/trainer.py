@@ -4,7 +4,8 @@ One training step, top to bottom (:meth:`Trainer.step`):
 
 1. pick ``tasks_per_step`` task indices from the training range with a generator seeded by
    ``(run seed, step)``, and collect ``group_size`` token-in/token-out episodes per index
-   (:class:`~reasongym.training.rollout.RolloutCollector`; DAPO dynamic sampling optional);
+   (:class:`~reasongym.training.rollout.RolloutCollector`; DAPO dynamic sampling optional), then let a
+   vLLM engine release its GPU memory when it sleeps during updates;
 2. collate them into ``[B, L]`` tensors (:func:`~reasongym.training.trajectory.collate_trajectories`);
 3. take the old log-probs from the training forward itself (one PPO epoch: the ratio is exactly 1), or
    from a separate no-grad pass (several epochs, or a KL penalty in the reward), and the reference
@@ -14,7 +15,9 @@ One training step, top to bottom (:meth:`Trainer.step`):
 5. for each PPO epoch, accumulate the gradient of the policy loss (plus KL-in-loss and entropy terms)
    over micro-batches normalised by the *global* token/sequence counts, clip it, and step AdamW and the
    LR schedule once; with a critic, then give it as many epochs of the clipped value loss towards GAE's
-   returns, with the same micro-batches and normalisers.
+   returns, with the same micro-batches and normalisers;
+6. hand the new weights to the rollout engine (a vLLM engine loads them; the transformers policy is the
+   trained model already).
 
 Every random choice of step ``s`` derives from ``(seed, s)``, so a run resumed from the checkpoint of step
 ``s`` replays steps ``s+1, ...`` exactly as the uninterrupted run would have.
@@ -34,8 +37,8 @@ import torch
 from rich.console import Console
 
 from reasongym.agents.base import SamplingParams
-from reasongym.agents.transformers_policy import TransformersPolicy
 from reasongym.training import advantages as adv
+from reasongym.training.backends import build_collector, build_engine
 from reasongym.training.checkpoint import list_checkpoints, load_trainer_state, save_checkpoint
 from reasongym.training.config import TrainConfig
 from reasongym.training.critic import Critic, value_metrics
@@ -43,8 +46,7 @@ from reasongym.training.logprobs import compute_logprobs
 from reasongym.training.losses import agg_loss, count_tokens_and_seqs, kl_penalty, ppo_policy_loss
 from reasongym.training.metrics import MetricsLogger, plot_metrics, read_metrics
 from reasongym.training.models import build_policy_model
-from reasongym.training.rewards import RewardTransform
-from reasongym.training.rollout import RolloutCollector, derive_seed
+from reasongym.training.rollout import derive_seed
 from reasongym.training.trajectory import Trajectory, collate_trajectories
 
 console = Console()
@@ -120,6 +122,9 @@ def zero_variance_fraction(trajectories: Sequence[Trajectory]) -> float:
 class Trainer:
     """Trains a transformers policy on a reasongym environment; see the module docstring.
 
+    Rollouts are sampled by the trained model itself or by a vLLM engine that follows it, from environments
+    in this process or in Ray actors (``config.rollout``, :mod:`reasongym.training.backends`).
+
     Args:
         config: the run's configuration.
         resume: continue from the newest checkpoint in ``run.out_dir/checkpoints`` when there is one.
@@ -135,18 +140,11 @@ class Trainer:
         self.parts = build_policy_model(config.model, seed=config.run.seed, need_reference=algo.kl_coef > 0,
                                         checkpoint=checkpoint)
         self.model = self.parts.model
-        self.policy = TransformersPolicy(self.model, self.parts.processor,
-                                         batch_size=config.rollout.tasks_per_step * config.rollout.group_size)
+        self.engine = build_engine(config, self.parts, self.out_dir)
+        self.policy = self.engine.policy
         roll = config.rollout
         self.sampling = SamplingParams(max_tokens=roll.max_tokens, temperature=roll.temperature, top_p=roll.top_p,
                                        top_k=roll.top_k)
-        transform = RewardTransform(weights=dict(config.reward.weights), gate_threshold=config.reward.gate_threshold,
-                                    gate_mode=config.reward.gate_mode, overlong_buffer=config.reward.overlong_buffer,
-                                    overlong_penalty=config.reward.overlong_penalty)
-        self.collector = RolloutCollector(config.env.id, config.env.kwargs, self.policy, group_size=roll.group_size,
-                                          sampling=self.sampling, reward_transform=transform,
-                                          dynamic_sampling=roll.dynamic_sampling,
-                                          max_resample_rounds=roll.max_resample_rounds)
         self.train_range, self.eval_range = self._task_ranges()
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.params, lr=config.optim.lr, betas=config.optim.betas,
@@ -158,6 +156,7 @@ class Trainer:
             self.step_done = int(load_trainer_state(checkpoint, optimizer=self.optimizer, scheduler=self.scheduler,
                                                     extra=self._extra_states())["step"])
             console.print(f"resumed from {checkpoint} (step {self.step_done})")
+        self.collector = build_collector(config, self.policy, self.sampling)  # last: it may start Ray actors
         self.metrics = MetricsLogger(self.out_dir, resume_step=self.step_done if checkpoint else None)
 
     # ------------------------------------------------------------------ data
@@ -215,6 +214,7 @@ class Trainer:
         trajectories = self.collector.collect(indices, seed=derive_seed(cfg.run.seed, step), refill=refill)
         if not trajectories:
             raise RuntimeError(f"step {step}: dynamic sampling kept no group; widen the range or add rounds")
+        self.engine.release()
         generated = time.perf_counter()
         batch = self._collate(trajectories)
         mask = batch["loss_mask"]
@@ -239,6 +239,7 @@ class Trainer:
         update = self._update(trajectories, advantages, old_logprobs, ref_logprobs, batch["old_logprobs"], mask)
         if self.critic is not None:
             update.update(self._update_critic(trajectories, values, returns, mask))
+        self.engine.sync(self.model)
         finished = time.perf_counter()
         policy_tokens = int(mask.sum())
         metrics = {
