@@ -454,6 +454,21 @@ def test_chunked_logprobs_equal_naive(temperature, chunk_size, with_bias, entrop
         torch.testing.assert_close(g_c, g_n, atol=1e-12, rtol=0)
 
 
+def test_chunked_logprobs_of_a_bfloat16_head_take_the_softmax_in_fp32():
+    """The bf16 logits (what the model's own head returns) are upcast before the softmax statistics."""
+    gen = torch.Generator().manual_seed(7)
+    hidden = torch.randn(5, 8, generator=gen).bfloat16().requires_grad_(True)
+    weight = torch.randn(40, 8, generator=gen).bfloat16().requires_grad_(True)
+    targets = torch.randint(0, 40, (5,), generator=gen)
+    lp, ent = token_logprobs_and_entropy(hidden, weight, targets, chunk_size=2)
+    assert lp.dtype == ent.dtype == torch.float32
+    lp.sum().backward()
+    assert hidden.grad.dtype == weight.grad.dtype == torch.bfloat16
+    logits = (hidden.detach() @ weight.detach().T).float()
+    torch.testing.assert_close(lp.detach(), token_logprobs_from_logits(logits, targets), atol=1e-5, rtol=0)
+    torch.testing.assert_close(ent.detach(), entropy_from_logits(logits), atol=1e-5, rtol=0)
+
+
 def test_chunked_logprobs_no_grad_and_without_entropy():
     gen = torch.Generator().manual_seed(5)
     hidden, weight = torch.randn(2, 3, 4, generator=gen), torch.randn(9, 4, generator=gen)

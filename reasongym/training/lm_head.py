@@ -57,8 +57,8 @@ class FusedLogprobHead(torch.autograd.Function):
             chunk_lse = torch.logsumexp(logits, dim=-1)
             lse[rows] = chunk_lse
             logprobs[rows] = logits.gather(-1, targets[rows, None]).squeeze(-1) - chunk_lse
-            # H = lse - sum_v p_v z_v, with p = exp(z - lse) computed into the logits' own buffer
-            weighted = (logits.sub(chunk_lse[:, None]).exp_() * logits).sum(-1)
+            # H = lse - sum_v p_v z_v with p = exp(z - lse): one extra [chunk, V] buffer, reused for p * z
+            weighted = logits.sub(chunk_lse[:, None]).exp_().mul_(logits).sum(-1)
             entropy[rows] = chunk_lse - weighted
         ctx.save_for_backward(hidden, weight, bias, targets, lse, entropy)
         ctx.temperature, ctx.chunk_size = temperature, chunk_size
