@@ -79,6 +79,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--clip-low", type=float, default=0.2, help="ours clip_ratio_low = TRL epsilon")
     p.add_argument("--clip-high", type=float, default=0.28, help="ours clip_ratio_high = TRL epsilon_high")
     p.add_argument("--logprob-chunk-size", type=int, default=1024, help="ours optim.logprob_chunk_size")
+    p.add_argument("--pack-tokens", type=int, default=1024,
+                   help="ours optim.pack_tokens (positions per packed row; 0: padded batch)")
     p.add_argument("--gradient-checkpointing", action="store_true", help="turn it on for both (default off)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", default="auto",
@@ -156,6 +158,7 @@ def build_spec(args: argparse.Namespace) -> dict[str, Any]:
         "max_tokens": args.max_tokens, "temperature": args.temperature, "lr": args.lr,
         "betas": list(args.betas), "weight_decay": args.weight_decay, "max_grad_norm": args.max_grad_norm,
         "clip_low": args.clip_low, "clip_high": args.clip_high, "logprob_chunk_size": args.logprob_chunk_size,
+        "pack_tokens": args.pack_tokens,
         "gradient_checkpointing": args.gradient_checkpointing, "seed": args.seed, "threads": threads,
         "threads_why": threads_why,
         "steps": args.steps, "profile_step": not args.no_profile_step, "cprofile": args.cprofile,
@@ -334,7 +337,8 @@ def worker_ours(spec: dict[str, Any]) -> dict[str, Any]:
                       "loss_agg": "token-mean"},
         "optim": {"lr": spec["lr"], "betas": spec["betas"], "weight_decay": spec["weight_decay"],
                   "warmup_steps": 0, "schedule": "constant", "max_grad_norm": spec["max_grad_norm"],
-                  "micro_batch_size": spec["micro_batch"], "logprob_chunk_size": spec["logprob_chunk_size"]},
+                  "micro_batch_size": spec["micro_batch"], "logprob_chunk_size": spec["logprob_chunk_size"],
+                  "pack_tokens": spec["pack_tokens"]},
         "run": {"steps": spec["total_steps"], "seed": spec["seed"], "out_dir": out_dir, "save_every": 10**9,
                 "eval_every": 0},
     })
@@ -351,7 +355,7 @@ def worker_ours(spec: dict[str, Any]) -> dict[str, Any]:
         return completions
 
     trainer.policy.generate_ids = timed_generate
-    make_env = trainer.collector._make_env
+    make_env = trainer.collector.envs._make_env
 
     def timed_env():
         env = make_env()
@@ -359,7 +363,7 @@ def worker_ours(spec: dict[str, Any]) -> dict[str, Any]:
         env.step = timers.wrap(env.step, "reward")
         return env
 
-    trainer.collector._make_env = timed_env
+    trainer.collector.envs._make_env = timed_env
     collect = trainer.collector.collect
 
     def recording_collect(task_indices, seed, **kw):
