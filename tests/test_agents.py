@@ -632,3 +632,22 @@ def test_smollm2_embedded_model_answers(monkeypatch: pytest.MonkeyPatch) -> None
     assert torch.allclose(recomputed, torch.tensor(long.logprobs), atol=1e-3)
     print(f"\nSmolLM2: resolve/convert {resolved_in:.1f} s, 32 tokens in {generated_in:.2f} s; "
           f"answer {answer.text!r}")
+
+
+def test_vision_placeholders_are_never_sampled() -> None:
+    """A sampled ``<|image_pad|>`` would have no pixels behind it; the policy masks the vision ids."""
+    model, processor = tiny_qwen2_vl(seed=0)
+    banned = [model.config.image_token_id, model.config.video_token_id, model.config.vision_start_token_id,
+              model.config.vision_end_token_id]
+    with torch.no_grad():
+        model.lm_head.weight[banned] = model.lm_head.weight[banned] * 0 + 5.0  # make them the likeliest ids
+    policy = TransformersPolicy(model, processor, batch_size=4)
+    assert sorted(policy.banned_ids) == sorted(banned)
+    for sampling in (SamplingParams(max_tokens=12, seed=0), SamplingParams(max_tokens=12, temperature=0)):
+        completions = policy.generate([VL_CONVERSATIONS[0]] * 4, sampling)
+        assert not {token for c in completions for token in c.token_ids} & set(banned)
+        assert all(np.isfinite(c.logprobs).all() for c in completions)
+    plain = TransformersPolicy(model, processor, batch_size=4)
+    plain.banned_ids = []
+    unmasked = plain.generate([VL_CONVERSATIONS[0]], SamplingParams(max_tokens=12, temperature=0))[0]
+    assert set(unmasked.token_ids) & set(banned)  # the test would see them if they were not masked

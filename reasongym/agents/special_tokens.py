@@ -32,3 +32,16 @@ def pad_id(tokenizer: Any, eos: Collection[int]) -> int:
     """The tokenizer's pad id, or the smallest EOS id for tokenizers without one."""
     configured = tokenizer.pad_token_id
     return int(configured if configured is not None else min(eos))
+
+
+_VISION_PLACEHOLDERS = ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id")
+
+
+def vision_placeholder_ids(config: Any) -> list[int]:
+    """Ids a vision-language model uses to mark where images and videos sit (Qwen2-VL / Qwen2.5-VL names).
+
+    A policy must never *sample* them: a generated ``<|image_pad|>`` has no pixels behind it, so the next
+    turn's prompt (which contains it) could not be fed back to the model. Empty for text models.
+    """
+    return sorted({int(value) for name in _VISION_PLACEHOLDERS
+                   if isinstance(value := getattr(config, name, None), int)})

@@ -9,7 +9,8 @@ the reported log-probs are computed from exactly the distribution each token was
 (:mod:`reasongym.agents.sampling`). The loop is a plain KV-cached forward: one prompt pass with
 left-padded inputs and explicit position ids (:mod:`reasongym.agents.positions`), then one token per
 step. Identical prompts share one prompt pass; finished rows leave the batch and stop drawing random
-numbers; the loop ends when every row has finished.
+numbers; the loop ends when every row has finished. Vision-language models never sample their image and
+video placeholder ids (they would stand for pixels that do not exist).
 
 Completions carry the exact sampled ids (ending with the EOS id when one was produced), their log-probs,
 the unpadded prompt ids and, for vision-language models, the processor tensors of the prompt in
@@ -55,6 +56,7 @@ class TransformersPolicy:
         self.tokenizer = self.encoder.tokenizer
         self.batch_size = batch_size
         self.pad_id = special_tokens.pad_id(self.tokenizer, self.eos_ids)
+        self.banned_ids = special_tokens.vision_placeholder_ids(getattr(model, "config", None))
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, *, dtype: torch.dtype | str | None = None,
@@ -157,7 +159,10 @@ class TransformersPolicy:
         logprobs: list[list[float]] = [[] for _ in prompts]
         active = list(range(len(prompts)))  # the prompt index of each row of the decoding batch
         for _ in range(sampling.max_tokens):
-            row_logprobs = processed_logprobs(logits.float(), sampling)
+            logits = logits.float()
+            if self.banned_ids:
+                logits[:, self.banned_ids] = float("-inf")
+            row_logprobs = processed_logprobs(logits, sampling)
             chosen, chosen_logprobs = select_tokens(row_logprobs, [generators[i] for i in active], greedy)
             for i, token, logprob in zip(active, chosen.tolist(), chosen_logprobs.tolist()):
                 tokens[i].append(token)
