@@ -469,6 +469,34 @@ def test_chunked_logprobs_of_a_bfloat16_head_take_the_softmax_in_fp32():
     torch.testing.assert_close(ent.detach(), entropy_from_logits(logits), atol=1e-5, rtol=0)
 
 
+def test_chunked_logprobs_leave_banned_ids_out_of_the_distribution():
+    """With banned ids (a VLM's vision placeholders, which the sampler never draws) the head gives the
+    log-probs, entropy and gradients of the softmax over the remaining ids, at any temperature."""
+    gen = torch.Generator().manual_seed(8)
+    V, banned = 12, [3, 7]
+    keep = [v for v in range(V) if v not in banned]
+    hidden0 = torch.randn(6, 5, generator=gen, dtype=F64)
+    weight0 = torch.randn(V, 5, generator=gen, dtype=F64)
+    targets = torch.tensor(keep[:6])
+    upstream = torch.randn(2, 6, generator=gen, dtype=F64)
+
+    def run(fused: bool):
+        hidden, weight = hidden0.clone().requires_grad_(True), weight0.clone().requires_grad_(True)
+        if fused:
+            lp, ent = token_logprobs_and_entropy(hidden, weight, targets, temperature=0.7, chunk_size=4,
+                                                 banned_ids=banned)
+        else:  # the softmax over the kept ids only
+            logits = (hidden @ weight[keep].T) / 0.7
+            lp = torch.log_softmax(logits, -1).gather(-1, torch.tensor([keep.index(t) for t in targets])[:, None])
+            lp, ent = lp.squeeze(-1), entropy_from_logits(logits)
+        ((lp * upstream[0]).sum() + (ent * upstream[1]).sum()).backward()
+        return lp.detach(), ent.detach(), hidden.grad, weight.grad
+
+    for fused_value, reference in zip(run(True), run(False)):
+        torch.testing.assert_close(fused_value, reference, atol=1e-12, rtol=0)
+    assert run(True)[3][banned].abs().max() == 0  # no gradient reaches the banned rows of the head
+
+
 def test_chunked_logprobs_no_grad_and_without_entropy():
     gen = torch.Generator().manual_seed(5)
     hidden, weight = torch.randn(2, 3, 4, generator=gen), torch.randn(9, 4, generator=gen)

@@ -33,23 +33,32 @@ def test_pack_lays_each_prompt_once_and_maps_every_token() -> None:
     packed = pack_batch(batch["input_ids"], batch["attention_mask"], batch["loss_mask"], max_tokens=1000)
     real = batch["attention_mask"].bool()
     distinct = sum(LENGTHS) - 2 * 5 - 1 * 7  # the repeated prompts are laid out once
-    assert packed.input_ids.shape == (1, distinct)
-    flat_ids, flat_positions = packed.input_ids.reshape(-1), packed.position_ids.reshape(-1)
+    assert len(packed.packs) == 1 and packed.packs[0].input_ids.shape == (1, distinct)
+    flat_ids, flat_positions = _concatenated(packed)
     assert torch.equal(flat_ids[packed.source[real]], batch["input_ids"][real])
     assert torch.equal(flat_positions[packed.source[real]], batch["position_ids"][real])
     assert (packed.source[~real] == -1).all()
     assert torch.equal(packed.source[0, :5], packed.source[2, :5])  # shared prompt slots
-    mask = packed.attention_mask[0, 0]
+    mask = packed.packs[0].attention_mask[0, 0]
     first_tail, other_tail = packed.source[1, 5], packed.source[2, 5]
     assert mask[first_tail, packed.source[0, 4]] and not mask[other_tail, first_tail]  # sees prompt, not a sibling
+
+
+def _concatenated(packed) -> tuple[torch.Tensor, torch.Tensor]:
+    return (torch.cat([pack.input_ids[0] for pack in packed.packs]),
+            torch.cat([pack.position_ids[0] for pack in packed.packs]))
 
 
 def test_pack_budget_opens_new_packs_and_repeats_the_prompt() -> None:
     batch = _batch()
     packed = pack_batch(batch["input_ids"], batch["attention_mask"], batch["loss_mask"], max_tokens=20)
-    assert packed.input_ids.shape[0] > 1 and packed.input_ids.shape[1] <= 20
+    widths = [pack.input_ids.shape[1] for pack in packed.packs]
+    assert len(widths) > 1 and max(widths) <= 20  # no row here is longer than the budget
+    flat_ids, _ = _concatenated(packed)
+    assert len(flat_ids) == sum(widths)  # packs carry no padding
     real = batch["attention_mask"].bool()
-    assert torch.equal(packed.input_ids.reshape(-1)[packed.source[real]], batch["input_ids"][real])
+    assert torch.equal(flat_ids[packed.source[real]], batch["input_ids"][real])
+    assert len(flat_ids) > sum(LENGTHS) - 2 * 5 - 7  # some prompt was laid out again in a later pack
 
 
 @pytest.mark.parametrize("attention", ["sdpa", "eager"])

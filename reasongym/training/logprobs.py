@@ -19,6 +19,7 @@ from typing import Any, Mapping
 
 import torch
 
+from reasongym.agents.special_tokens import vision_placeholder_ids
 from reasongym.training.lm_head import token_logprobs_and_entropy
 from reasongym.training.packing import can_pack, pack_batch
 from reasongym.training.trajectory import MODEL_INPUT_KEYS
@@ -36,8 +37,11 @@ def compute_logprobs(model: Any, batch: Mapping[str, torch.Tensor], *, temperatu
         batch: a batch from :func:`~reasongym.training.trajectory.collate_trajectories` (its model inputs
             are used: ids, attention mask, position ids and any vision tensors, plus ``loss_mask`` to find
             shareable prompts when packing; the rest is ignored).
-        temperature: the sampling temperature; log-probs are those of ``log_softmax(logits / temperature)``,
-            which equal the rollout's when it sampled without top-k/top-p truncation.
+        temperature: the sampling temperature; log-probs are those of ``log_softmax(logits / temperature)``
+            over the ids a policy may sample (a vision-language model's image/video placeholder ids are left
+            out, as :class:`~reasongym.agents.transformers_policy.TransformersPolicy` never samples them),
+            which equal the rollout's when it sampled without top-k/top-p truncation. (A placeholder id as a
+            *target*, e.g. in the prompt, gets the lowest float: never ask for those positions.)
         chunk_size: positions per chunk of the output head.
         compute_entropy: also return the entropy of each predictive distribution.
         positions: ``[B, L]``, nonzero where a log-prob is wanted (e.g. the loss mask); the output head
@@ -67,8 +71,9 @@ def compute_logprobs(model: Any, batch: Mapping[str, torch.Tensor], *, temperatu
     if pack_tokens > 0 and can_pack(model, batch):
         packed = pack_batch(input_ids, batch["attention_mask"], batch.get("loss_mask", wanted),
                             max_tokens=pack_tokens, eager=config._attn_implementation == "eager")
-        hidden = backbone(input_ids=packed.input_ids.to(device), position_ids=packed.position_ids.to(device),
-                          attention_mask=packed.attention_mask.to(device), use_cache=False).last_hidden_state
+        hidden = torch.cat([backbone(input_ids=pack.input_ids.to(device), position_ids=pack.position_ids.to(device),
+                                     attention_mask=pack.attention_mask.to(device), use_cache=False
+                                     ).last_hidden_state[0] for pack in packed.packs])  # [positions, H]
         predictors = packed.source[rows, cols - 1]
     else:
         inputs = {key: _to_device(key, batch[key], device, model.dtype) for key in MODEL_INPUT_KEYS if key in batch}
@@ -78,7 +83,7 @@ def compute_logprobs(model: Any, batch: Mapping[str, torch.Tensor], *, temperatu
     selected = hidden.reshape(-1, hidden.shape[-1])[predictors.to(device)]
     logprobs, entropy = token_logprobs_and_entropy(
         selected, head.weight, input_ids[rows, cols].to(device), lm_head_bias=head.bias, temperature=temperature,
-        chunk_size=chunk_size, compute_entropy=compute_entropy,
+        chunk_size=chunk_size, compute_entropy=compute_entropy, banned_ids=vision_placeholder_ids(config),
     )
     index = (rows.to(device), cols.to(device))
     zeros = logprobs.new_zeros(input_ids.shape)

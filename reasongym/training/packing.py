@@ -17,7 +17,8 @@ forward (up to floating-point summation order). Rows are grouped by identical pr
 row's prompt is everything before its first loss-mask token (for multi-turn rows, the first
 observation). A pack is closed when the next row would push it past ``max_tokens`` positions, which
 bounds the cost of the dense ``[N, N]`` attention mask: its attention costs ``N^2`` where the padded
-batch costs ``B * L^2``, which pays off while ``N`` stays around a thousand positions.
+batch costs ``B * L^2``, which pays off while ``N`` stays around a thousand positions. Packs are run one
+after the other, each as long as its own content, so no padding is computed between them either.
 
 Only text models with 1-D positions and the ``sdpa`` or ``eager`` attention implementations take custom
 4-D masks; :func:`can_pack` says when packing applies.
@@ -34,20 +35,31 @@ _MASKABLE = ("sdpa", "eager")
 
 
 @dataclass(frozen=True)
-class PackedBatch:
-    """Model inputs for the packed rows and where each original token went.
+class Pack:
+    """The model inputs of one packed row.
 
     Attributes:
-        input_ids: ``[P, N]`` token ids of the ``P`` packs (0 after a pack's end).
-        position_ids: ``[P, N]`` each token's position in its original row.
-        attention_mask: ``[P, 1, N, N]``, bool (True = may attend) for ``sdpa``, additive float for ``eager``.
-        source: ``[B, L]`` long: for each original token, its index in the flattened ``[P * N]`` packs;
-            -1 on padding.
+        input_ids: ``[1, N]`` token ids.
+        position_ids: ``[1, N]`` each token's position in its original row.
+        attention_mask: ``[1, 1, N, N]``, bool (True = may attend) for ``sdpa``, additive float for ``eager``.
     """
 
     input_ids: torch.Tensor
     position_ids: torch.Tensor
     attention_mask: torch.Tensor
+
+
+@dataclass(frozen=True)
+class PackedBatch:
+    """Packed rows, run one after the other (no padding between them), and where each original token went.
+
+    Attributes:
+        packs: the packed rows, in order.
+        source: ``[B, L]`` long: for each original token, its index in the concatenation of all packs'
+            positions; -1 on padding.
+    """
+
+    packs: list[Pack]
     source: torch.Tensor
 
 
@@ -109,32 +121,39 @@ def pack_batch(input_ids: torch.Tensor, attention_mask: torch.Tensor, loss_mask:
     masks = loss_mask.tolist()
     prompts = [_prompt_length(m, n) for m, n in zip(masks, lengths)]
     plan = _plan(ids, lengths, prompts, max_tokens)
-    width = max(sum(stop - start for _, start, stop in pack) for pack in plan)
-    packed_ids = torch.zeros(len(plan), width, dtype=torch.long)
-    positions = torch.zeros(len(plan), width, dtype=torch.long)
-    block = torch.full((len(plan), width), -1, dtype=torch.long)  # which prompt block a slot belongs to
-    owner = torch.full((len(plan), width), -1, dtype=torch.long)  # which row a continuation slot belongs to
     source = torch.full(tuple(input_ids.shape), -1, dtype=torch.long)
-    blocks = 0
-    for p, pack in enumerate(plan):
-        cursor, opening = p * width, 0
-        for row, start, stop in pack:
-            span = torch.arange(cursor, cursor + stop - start)
-            if start == 0:  # a prompt block opens; the rows that follow share it
-                blocks, opening = blocks + 1, row
-            else:
-                owner.view(-1)[span] = row
-                source[row, :start] = source[opening, :start]
-            source[row, start:stop] = span
-            packed_ids.view(-1)[span] = input_ids[row, start:stop]
-            positions.view(-1)[span] = torch.arange(start, stop)
-            block.view(-1)[span] = blocks
-            cursor += stop - start
+    packs, offset = [], 0
+    for spans in plan:
+        pack = _lay_out(spans, input_ids, source, offset, eager)
+        packs.append(pack)
+        offset += pack.input_ids.shape[1]
+    return PackedBatch(packs, source)
+
+
+def _lay_out(spans: list[tuple[int, int, int]], input_ids: torch.Tensor, source: torch.Tensor, offset: int,
+             eager: bool) -> Pack:
+    """Build one pack from its spans (see :func:`_plan`), recording in ``source`` where each token went."""
+    width = sum(stop - start for _, start, stop in spans)
+    packed_ids = torch.empty(width, dtype=torch.long)
+    positions = torch.empty(width, dtype=torch.long)
+    block = torch.empty(width, dtype=torch.long)  # which prompt block a slot belongs to
+    owner = torch.full((width,), -1, dtype=torch.long)  # which row a continuation slot belongs to
+    cursor, blocks, opening = 0, 0, 0
+    for row, start, stop in spans:
+        span = slice(cursor, cursor + stop - start)
+        if start == 0:  # a prompt block opens; the rows that follow share it
+            blocks, opening = blocks + 1, row
+        else:
+            owner[span] = row
+            source[row, :start] = source[opening, :start]
+        source[row, start:stop] = torch.arange(span.start, span.stop) + offset
+        packed_ids[span] = input_ids[row, start:stop]
+        positions[span] = torch.arange(start, stop)
+        block[span] = blocks
+        cursor = span.stop
     causal = torch.ones(width, width, dtype=torch.bool).tril()
-    same_block = (block[:, :, None] == block[:, None, :]) & (block[:, :, None] >= 0)
-    visible = (owner[:, None, :] == -1) | (owner[:, :, None] == owner[:, None, :])
-    allowed = (causal & same_block & visible) | torch.eye(width, dtype=torch.bool)  # padding sees itself
-    allowed = allowed[:, None]
+    visible = (owner[None, :] == -1) | (owner[:, None] == owner[None, :])
+    allowed = (causal & (block[:, None] == block[None, :]) & visible)[None, None]
     if eager:
         allowed = torch.zeros(allowed.shape).masked_fill_(~allowed, torch.finfo(torch.float32).min)
-    return PackedBatch(packed_ids, positions, allowed, source)
+    return Pack(packed_ids[None], positions[None], allowed)
