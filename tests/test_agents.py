@@ -49,10 +49,12 @@ def text_policy() -> TransformersPolicy:
 
 def sequence_logprobs(policy: TransformersPolicy, prompt: list[int], completion: list[int],
                       temperature: float = 1.0, **vision: torch.Tensor) -> torch.Tensor:
-    """Recompute, with one unpadded forward pass, log_softmax(logits / T) of each completion token."""
+    """Recompute, with one unpadded forward pass, log_softmax(logits / T) of each completion token, over the
+    ids the policy may sample (a VLM's placeholder ids are left out, as its sampler leaves them out)."""
     ids = torch.tensor([prompt + completion])
     with torch.no_grad():
         logits = policy.model(input_ids=ids, attention_mask=torch.ones_like(ids), **vision).logits[0].float()
+    logits[:, policy.banned_ids] = float("-inf")
     logprobs = torch.log_softmax(logits / temperature, dim=-1)[len(prompt) - 1 : -1]
     return logprobs.gather(-1, torch.tensor(completion)[:, None]).squeeze(-1)
 
