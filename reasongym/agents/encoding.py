@@ -193,3 +193,10 @@ def _to_pil(image: Any) -> Any:
     if isinstance(image, np.ndarray):
         return Image.fromarray(image)
     return image
+
+
+def to_device(key: str, value: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """Move one model-input tensor to ``device``; pixel tensors also take the model's ``dtype``."""
+    if key.startswith("pixel_values"):
+        return value.to(device=device, dtype=dtype)
+    return value.to(device)

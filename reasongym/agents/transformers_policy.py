@@ -25,7 +25,7 @@ import torch
 
 from reasongym.agents import special_tokens
 from reasongym.agents.base import Completion, SamplingParams
-from reasongym.agents.encoding import EncodedPrompt, collate, make_prompt_encoder
+from reasongym.agents.encoding import EncodedPrompt, collate, make_prompt_encoder, to_device
 from reasongym.agents.positions import position_scheme
 from reasongym.agents.sampling import processed_logprobs, select_tokens
 from reasongym.agents.seeding import resolve_seeds
@@ -140,7 +140,7 @@ class TransformersPolicy:
         device = self.device
         rule = StopRule.create(self.tokenizer, self.eos_ids, sampling.stop)
         distinct, expand = _distinct_prompts(prompts)
-        batch = {key: _to_device(key, value, device, self.model.dtype) for key, value in
+        batch = {key: to_device(key, value, device, self.model.dtype) for key, value in
                  collate(distinct, self.pad_id).items()}
         input_ids = batch.pop("input_ids")
         attention_mask = batch.pop("attention_mask")
@@ -212,10 +212,3 @@ def _distinct_prompts(prompts: Sequence[EncodedPrompt]) -> tuple[list[EncodedPro
         else:
             expand.append(seen[key])
     return distinct, expand
-
-
-def _to_device(key: str, value: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """Move a batch tensor to ``device``; pixel tensors also take the model's dtype."""
-    if key.startswith("pixel_values"):
-        return value.to(device=device, dtype=dtype)
-    return value.to(device)

@@ -24,9 +24,9 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
+from reasongym.agents.encoding import to_device
 from reasongym.training.advantages import masked_mean, masked_var
 from reasongym.training.config import CriticConfig
-from reasongym.training.logprobs import _to_device
 from reasongym.training.losses import value_loss
 from reasongym.training.trajectory import MODEL_INPUT_KEYS
 
@@ -77,7 +77,7 @@ class ValueModel(torch.nn.Module):
         Only the batch's model inputs are used; entries at padding are meaningless (mask them).
         """
         device = self.head.weight.device
-        inputs = {key: _to_device(key, batch[key], device, self.backbone.dtype)
+        inputs = {key: to_device(key, batch[key], device, self.backbone.dtype)
                   for key in MODEL_INPUT_KEYS if key in batch}
         hidden = self.backbone(**inputs, use_cache=False).last_hidden_state  # [B, L, H]
         after = self.head(hidden[:, :-1].float()).squeeze(-1)  # [B, L-1]: entry i values tokens[:i+1]

@@ -19,6 +19,7 @@ from typing import Any, Mapping
 
 import torch
 
+from reasongym.agents.encoding import to_device
 from reasongym.agents.special_tokens import vision_placeholder_ids
 from reasongym.training.lm_head import token_logprobs_and_entropy
 from reasongym.training.packing import can_pack, pack_batch
@@ -76,7 +77,7 @@ def compute_logprobs(model: Any, batch: Mapping[str, torch.Tensor], *, temperatu
                                      ).last_hidden_state[0] for pack in packed.packs])  # [positions, H]
         predictors = packed.source[rows, cols - 1]
     else:
-        inputs = {key: _to_device(key, batch[key], device, model.dtype) for key in MODEL_INPUT_KEYS if key in batch}
+        inputs = {key: to_device(key, batch[key], device, model.dtype) for key in MODEL_INPUT_KEYS if key in batch}
         hidden = backbone(**inputs, use_cache=False).last_hidden_state  # [B, L, H]
         predictors = rows * input_ids.shape[1] + cols - 1
     head = model.get_output_embeddings()
@@ -88,10 +89,3 @@ def compute_logprobs(model: Any, batch: Mapping[str, torch.Tensor], *, temperatu
     index = (rows.to(device), cols.to(device))
     zeros = logprobs.new_zeros(input_ids.shape)
     return zeros.index_put(index, logprobs), (None if entropy is None else zeros.index_put(index, entropy))
-
-
-def _to_device(key: str, value: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """Move one model input to ``device``; pixel tensors also take the model's dtype."""
-    if key.startswith("pixel_values"):
-        return value.to(device=device, dtype=dtype)
-    return value.to(device)
