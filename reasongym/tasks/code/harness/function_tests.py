@@ -221,14 +221,10 @@ def _worker_home(uid: int | None) -> str:
 
 
 def main() -> None:
-    undumpable = guard.make_undumpable()
-    job = guard.take_job()
-    started = time.monotonic()
-    out = guard.silence_stdout()
+    run = guard.start_job()
+    job, deadline, uid = run.spec, run.deadline, run.uid
     if hasattr(sys, "set_int_max_str_digits"):
         sys.set_int_max_str_digits(0)
-    deadline = started + float(job["budget_s"])
-    uid = guard.child_uid()
     home = _worker_home(uid)
     recorder = Recorder(int(job["n_tests"]), bool(job["fail_fast"]), deadline)
     setup = {"prelude": job["prelude"], "code": job["code"], "entry_point": job["entry_point"]}
@@ -247,8 +243,7 @@ def main() -> None:
         guard.reap(uid)
         guard.remove_dir(home)
     load_error = candidate.load_error.detail if candidate.load_error is not None else None
-    guard.emit(out, job["token"], {"tests": recorder.finish(unfinished), "load_error": load_error,
-                                   "isolation": guard.isolation_report(undumpable, uid)})
+    run.finish({"tests": recorder.finish(unfinished), "load_error": load_error})
 
 
 if __name__ == "__main__":

@@ -16,6 +16,9 @@ measure exists:
 * ``take_job``: the job file is deleted before any candidate code starts, so it cannot be read from disk.
 * ``emit``: the single result line carries the token; the run's caller credits nothing without it.
 
+:func:`start_job` performs the opening every supervisor shares (undumpable, job taken, stdout silenced,
+child uid chosen) and :meth:`Job.finish` the closing (the result line with the isolation report).
+
 This file is copied into each sandbox workspace, so it must not import ``reasongym``.
 """
 
@@ -31,6 +34,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
+from dataclasses import dataclass
 from typing import IO, Any, Callable, Sequence
 
 RESULT_PREFIX = "@@reasongym-result"
@@ -208,3 +213,26 @@ def emit(fd: int, token: str, payload: dict[str, Any]) -> None:
     view = memoryview(line)
     while view:
         view = view[os.write(fd, view):]
+
+
+@dataclass(frozen=True)
+class Job:
+    """A supervisor's job and what it set up to run it (see :func:`start_job`)."""
+
+    spec: dict[str, Any]
+    deadline: float  # time.monotonic() by which the whole job must end
+    out: int  # the private copy of the real stdout
+    uid: int | None  # the children's uid (None: the supervisor's own)
+    undumpable: bool
+
+    def finish(self, payload: dict[str, Any]) -> None:
+        """Emit the result line: ``payload`` plus the isolation report."""
+        emit(self.out, self.spec["token"], {**payload, "isolation": isolation_report(self.undumpable, self.uid)})
+
+
+def start_job() -> Job:
+    """Become undumpable, take (and delete) the job, silence stdout and choose the children's uid."""
+    undumpable = make_undumpable()
+    spec = take_job()
+    deadline = time.monotonic() + float(spec["budget_s"])
+    return Job(spec, deadline, silence_stdout(), child_uid(), undumpable)

@@ -86,11 +86,8 @@ def run_one(program_dir: str, scratch: str, uid: int | None, stdin: str, cap: in
 
 
 def main() -> None:
-    undumpable = guard.make_undumpable()
-    job = guard.take_job()
-    deadline = time.monotonic() + float(job["budget_s"])
-    out = guard.silence_stdout()
-    uid = guard.child_uid()
+    run = guard.start_job()
+    job, deadline, uid = run.spec, run.deadline, run.uid
     program_dir = guard.private_dir(uid)
     scratch = guard.private_dir(None)
     program = os.path.join(program_dir, PROGRAM)
@@ -113,8 +110,7 @@ def main() -> None:
     finally:
         guard.remove_dir(program_dir)
         guard.remove_dir(scratch)
-    guard.emit(out, job["token"], {"tests": results,
-                                   "isolation": guard.isolation_report(undumpable, uid)})
+    run.finish({"tests": results})
 
 
 if __name__ == "__main__":

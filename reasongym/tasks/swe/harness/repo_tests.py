@@ -162,12 +162,8 @@ def _worker_home(uid: int | None) -> str:
 
 
 def main() -> None:
-    undumpable = guard.make_undumpable()
-    job = guard.take_job()
-    started = time.monotonic()
-    out = guard.silence_stdout()
-    deadline = started + float(job["budget_s"])
-    uid = guard.child_uid()
+    run = guard.start_job()
+    job, deadline, uid = run.spec, run.deadline, run.uid
     home = _worker_home(uid)
     setup = {"imports": job["imports"], "modules": job["modules"]}
     worker = Worker(uid, home, setup, float(job["case_timeout_s"]), deadline)
@@ -184,8 +180,7 @@ def main() -> None:
         worker.stop()
         guard.reap(uid)
         guard.remove_dir(home)
-    guard.emit(out, job["token"], {"tests": records, "load_error": worker.load_error,
-                                   "isolation": guard.isolation_report(undumpable, uid)})
+    run.finish({"tests": records, "load_error": worker.load_error})
 
 
 if __name__ == "__main__":
