@@ -315,18 +315,11 @@ def base_worker_result(spec: dict[str, Any]) -> dict[str, Any]:
 # ======================================================================================= ours
 
 
-def worker_ours(spec: dict[str, Any]) -> dict[str, Any]:
-    import torch
-
+def ours_config(spec: dict[str, Any], out_dir: str) -> Any:
+    """reasongym's ``TrainConfig`` for the bench setting (see the settings table in bench/README.md)."""
     from reasongym.training.config import config_from_dict
-    from reasongym.training.trainer import Trainer
 
-    started = time.perf_counter()
-    result = base_worker_result(spec)
-    timers = Timers()
-    patch_torch_common(timers)
-    out_dir = tempfile.mkdtemp(prefix="bench_ours_")
-    config = config_from_dict({
+    return config_from_dict({
         "model": {"name": spec["model"], "dtype": "float32", "gradient_checkpointing": spec["gradient_checkpointing"]},
         "env": {"id": spec["env"], "kwargs": spec["env_kwargs"], "first_index": 0, "num_tasks": spec["num_tasks"]},
         "rollout": {"tasks_per_step": spec["tasks"], "group_size": spec["group"], "max_tokens": spec["max_tokens"],
@@ -342,7 +335,19 @@ def worker_ours(spec: dict[str, Any]) -> dict[str, Any]:
         "run": {"steps": spec["total_steps"], "seed": spec["seed"], "out_dir": out_dir, "save_every": 10**9,
                 "eval_every": 0},
     })
-    trainer = Trainer(config, resume=False)
+
+
+def worker_ours(spec: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    from reasongym.training.trainer import Trainer
+
+    started = time.perf_counter()
+    result = base_worker_result(spec)
+    timers = Timers()
+    patch_torch_common(timers)
+    out_dir = tempfile.mkdtemp(prefix="bench_ours_")
+    trainer = Trainer(ours_config(spec, out_dir), resume=False)
 
     # --- timers on the trainer's pieces (instance attributes; nothing in reasongym is edited)
     lengths: list[list[int]] = []
@@ -442,30 +447,14 @@ def load_model_for_trl(spec: dict[str, Any]) -> tuple[Any, Any]:
     return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32), AutoTokenizer.from_pretrained(path)
 
 
-def worker_trl(spec: dict[str, Any]) -> dict[str, Any]:
-    import gymnasium as gym
-    import torch
-    import transformers
-    import trl
+def trl_dataset(spec: dict[str, Any], env: Any, tokenizer: Any) -> tuple[Any, dict[int, list[int]]]:
+    """The same prompts in the same order: one dataset row per drawn task index (TRL repeats each row
+    ``group`` times), and the prompt ids reasongym's encoder gives each index, to check TRL's templating."""
     from datasets import Dataset
-    from transformers import TrainerCallback
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
-    from trl import GRPOConfig, GRPOTrainer
 
-    import reasongym  # noqa: F401
     from reasongym.agents.encoding import TextPromptEncoder
     from reasongym.envs.spaces import message_text
 
-    started = time.perf_counter()
-    transformers.logging.set_verbosity_error()
-    timers = Timers()
-    patch_torch_common(timers)
-    result = base_worker_result(spec)
-    result["trl"] = trl.__version__
-    model, tokenizer = load_model_for_trl(spec)
-
-    # --- the same prompts, in the same order: one row per task index, TRL repeats each `group` times
-    env = gym.make(spec["env"], **spec["env_kwargs"])
     rows, reference_ids = [], {}
     encoder = TextPromptEncoder(tokenizer)
     for indices in spec["indices"]:
@@ -474,28 +463,33 @@ def worker_trl(spec: dict[str, Any]) -> dict[str, Any]:
             reference_ids[index] = encoder.encode(observation).input_ids  # what reasongym feeds the model
             rows.append({"prompt": [{"role": m["role"], "content": message_text(m)} for m in observation],
                          "task_index": index})
-    dataset = Dataset.from_list(rows)
+    return Dataset.from_list(rows), reference_ids
 
-    step_rewards: list[float] = []
-    step_indices_seen: list[int] = []
+
+def env_reward_function(env: Any, rewards: list[float], indices_seen: list[int]) -> Callable[..., list[float]]:
+    """A TRL reward function that grades each completion with ``env`` reset to the prompt's item; it
+    appends the rewards to ``rewards`` and the distinct task indices to ``indices_seen``."""
 
     def reasongym_env_reward(prompts, completions, task_index, **kwargs) -> list[float]:
-        """Grade each completion with the environment, reset to the item the prompt came from."""
-        step_indices_seen.extend(i for i in dict.fromkeys(int(i) for i in task_index))
+        indices_seen.extend(i for i in dict.fromkeys(int(i) for i in task_index))
         values = []
         for completion, index in zip(completions, task_index):
             text = completion[-1]["content"] if isinstance(completion, list) else completion
             env.reset(options={"index": int(index)})
             _, _, _, _, info = env.step(text)
             values.append(float(sum(info["reward_parts"].values())))  # reasongym's default reward transform
-        step_rewards.extend(values)
+        rewards.extend(values)
         return values
 
-    reasongym_env_reward = timers.wrap(reasongym_env_reward, "reward")
-    reasongym_env_reward.__name__ = "reasongym_env_reward"
+    return reasongym_env_reward
+
+
+def trl_args(spec: dict[str, Any]) -> Any:
+    """TRL's ``GRPOConfig`` for the bench setting (see the settings table in bench/README.md)."""
+    from trl import GRPOConfig
 
     accumulation = spec["batch"] // spec["micro_batch"]
-    args = GRPOConfig(
+    return GRPOConfig(
         output_dir=tempfile.mkdtemp(prefix="bench_trl_"), report_to=[], use_cpu=True, bf16=False, fp16=False,
         seed=spec["seed"], data_seed=spec["seed"],
         # optimizer: plain torch AdamW like ours (TRL's default is the fused variant), constant LR
@@ -516,6 +510,34 @@ def worker_trl(spec: dict[str, Any]) -> dict[str, Any]:
         # bookkeeping
         logging_steps=1, save_strategy="no", disable_tqdm=True, log_completions=False, dataloader_num_workers=0,
     )
+
+
+def worker_trl(spec: dict[str, Any]) -> dict[str, Any]:
+    import gymnasium as gym
+    import torch
+    import transformers
+    import trl
+    from transformers import TrainerCallback
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+    from trl import GRPOTrainer
+
+    import reasongym  # noqa: F401
+
+    started = time.perf_counter()
+    transformers.logging.set_verbosity_error()
+    timers = Timers()
+    patch_torch_common(timers)
+    result = base_worker_result(spec)
+    result["trl"] = trl.__version__
+    model, tokenizer = load_model_for_trl(spec)
+
+    env = gym.make(spec["env"], **spec["env_kwargs"])
+    dataset, reference_ids = trl_dataset(spec, env, tokenizer)
+    step_rewards: list[float] = []
+    step_indices_seen: list[int] = []
+    reasongym_env_reward = timers.wrap(env_reward_function(env, step_rewards, step_indices_seen), "reward")
+    reasongym_env_reward.__name__ = "reasongym_env_reward"
+    args = trl_args(spec)
 
     lengths: list[list[int]] = []
     logs: list[dict[str, Any]] = []
@@ -630,7 +652,8 @@ def worker_trl(spec: dict[str, Any]) -> dict[str, Any]:
 # ======================================================================================= driver
 
 
-def run_worker(side: str, spec: dict[str, Any]) -> dict[str, Any]:
+def run_worker(side: str, spec: dict[str, Any], script: str = __file__) -> dict[str, Any]:
+    """Run ``script --worker side`` in a fresh process on ``spec`` and return the JSON it writes."""
     with tempfile.TemporaryDirectory(prefix="bench_trainer_vs_trl_") as tmp:
         spec_path, out_path = Path(tmp) / "spec.json", Path(tmp) / "out.json"
         spec_path.write_text(json.dumps(spec))
@@ -638,7 +661,7 @@ def run_worker(side: str, spec: dict[str, Any]) -> dict[str, Any]:
                "HF_HUB_DISABLE_TELEMETRY": "1", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
                "PYTHONWARNINGS": "ignore", "KINETO_LOG_LEVEL": "5"}
         started = time.perf_counter()
-        proc = subprocess.run([sys.executable, __file__, "--worker", side, "--spec", str(spec_path),
+        proc = subprocess.run([sys.executable, script, "--worker", side, "--spec", str(spec_path),
                                "--out", str(out_path)], env=env)
         wall = time.perf_counter() - started
         if proc.returncode != 0 or not out_path.exists():
