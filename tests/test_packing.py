@@ -41,7 +41,9 @@ def test_pack_lays_each_prompt_once_and_maps_every_token() -> None:
     assert torch.equal(packed.source[0, :5], packed.source[2, :5])  # shared prompt slots
     mask = packed.packs[0].attention_mask[0, 0]
     first_tail, other_tail = packed.source[1, 5], packed.source[2, 5]
-    assert mask[first_tail, packed.source[0, 4]] and not mask[other_tail, first_tail]  # sees prompt, not a sibling
+    visible = mask == 0  # additive mask: 0 where a token may attend, the lowest float where it may not
+    assert visible[first_tail, packed.source[0, 4]] and not visible[other_tail, first_tail]  # prompt, not a sibling
+    assert mask.dtype == torch.float32 and mask.min() == torch.finfo(torch.float32).min
 
 
 def _concatenated(packed) -> tuple[torch.Tensor, torch.Tensor]:

@@ -209,7 +209,9 @@ def test_per_turn_grpo_keeps_rewards_at_their_turns(tmp_path):
 
 
 def test_gradient_checkpointing_gives_the_same_update(tmp_path):
-    plain = Trainer(config_from_dict(tiny_config(tmp_path / "a", run={"steps": 1})), resume=False)
+    # lean layers (off under checkpointing) round differently, and AdamW's first step is about lr * sign(grad)
+    plain = Trainer(config_from_dict(tiny_config(tmp_path / "a", run={"steps": 1}, model={"lean_layers": False})),
+                    resume=False)
     checkpointed = Trainer(config_from_dict(tiny_config(tmp_path / "b", run={"steps": 1},
                                                         model={"gradient_checkpointing": True})), resume=False)
     assert checkpointed.model.is_gradient_checkpointing and not plain.model.is_gradient_checkpointing

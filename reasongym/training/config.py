@@ -43,6 +43,9 @@ class ModelConfig:
     dtype: str = "float32"
     device: str | None = None
     gradient_checkpointing: bool = False
+    #: RMSNorm and SwiGLU MLP modules that keep fewer activations for the backward pass (same values;
+    #: :mod:`reasongym.training.lean_layers`); unused with gradient checkpointing, which keeps none
+    lean_layers: bool = True
     lora: LoraConfig | None = None
 
 

@@ -71,7 +71,7 @@ def compute_logprobs(model: Any, batch: Mapping[str, torch.Tensor], *, temperatu
     backbone = getattr(model, model.base_model_prefix)
     if pack_tokens > 0 and can_pack(model, batch):
         packed = pack_batch(input_ids, batch["attention_mask"], batch.get("loss_mask", wanted),
-                            max_tokens=pack_tokens, eager=config._attn_implementation == "eager")
+                            max_tokens=pack_tokens, dtype=model.dtype)
         hidden = torch.cat([backbone(input_ids=pack.input_ids.to(device), position_ids=pack.position_ids.to(device),
                                      attention_mask=pack.attention_mask.to(device), use_cache=False
                                      ).last_hidden_state[0] for pack in packed.packs])  # [positions, H]

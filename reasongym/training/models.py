@@ -1,5 +1,8 @@
 """Building the trainable policy: a transformers model, optional LoRA, optional gradient checkpointing.
 
+Unless gradient checkpointing is on, the model's RMSNorm and SwiGLU MLP modules get leaner forwards
+(:mod:`reasongym.training.lean_layers`: the same values, about a third less activation memory).
+
 ``ModelConfig.name`` accepts everything :func:`reasongym.agents.models.resolve_model` does (a local
 folder, a hub id, ``smollm2`` for the embedded default) plus ``tiny-qwen2`` and ``tiny-qwen2-vl``: tiny
 random-initialised models built in code, for tests and CPU learning demos.
@@ -23,6 +26,7 @@ from typing import Any, Callable, ContextManager, Iterator
 import torch
 
 from reasongym.training.config import ModelConfig
+from reasongym.training.lean_layers import apply_lean_layers
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 TINY_MODELS = ("tiny-qwen2", "tiny-qwen2-vl")
@@ -73,6 +77,8 @@ def build_policy_model(config: ModelConfig, *, seed: int, need_reference: bool,
     base, processor = load_base_model(config, seed)
     device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     base = base.to(device)
+    if config.lean_layers and not config.gradient_checkpointing:
+        apply_lean_layers(base)
     if config.lora is None:
         reference_model = copy.deepcopy(base).eval().requires_grad_(False) if need_reference else None
         if saved is not None:

@@ -21,7 +21,9 @@ batch costs ``B * L^2``, which pays off while ``N`` stays around a thousand posi
 after the other, each as long as its own content, so no padding is computed between them either.
 
 Only text models with 1-D positions and the ``sdpa`` or ``eager`` attention implementations take custom
-4-D masks; :func:`can_pack` says when packing applies.
+4-D masks; :func:`can_pack` says when packing applies. The mask is additive (0 or the dtype's lowest value)
+in the model's dtype for both: ``sdpa`` would turn a bool mask into such a float mask again in every layer,
+and autograd would keep every layer's copy for the backward pass (30 x ``N^2`` floats for SmolLM2).
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ class Pack:
     Attributes:
         input_ids: ``[1, N]`` token ids.
         position_ids: ``[1, N]`` each token's position in its original row.
-        attention_mask: ``[1, 1, N, N]``, bool (True = may attend) for ``sdpa``, additive float for ``eager``.
+        attention_mask: ``[1, 1, N, N]``, additive: 0 where a token may attend, the dtype's lowest value
+            where it may not.
     """
 
     input_ids: torch.Tensor
@@ -105,7 +108,7 @@ def _plan(ids: list[list[int]], lengths: list[int], prompts: list[int],
 
 
 def pack_batch(input_ids: torch.Tensor, attention_mask: torch.Tensor, loss_mask: torch.Tensor, *,
-               max_tokens: int = 1024, eager: bool = False) -> PackedBatch:
+               max_tokens: int = 1024, dtype: torch.dtype = torch.float32) -> PackedBatch:
     """Pack a right-padded batch (see the module docstring).
 
     Args:
@@ -114,7 +117,7 @@ def pack_batch(input_ids: torch.Tensor, attention_mask: torch.Tensor, loss_mask:
         loss_mask: ``[B, L]`` 1 on policy tokens; decides where each row's shareable prompt ends.
         max_tokens: positions per pack before a new one is opened (a single row longer than this gets a
             pack of its own).
-        eager: build an additive float mask (for ``attn_implementation="eager"``) instead of a bool one.
+        dtype: the model's dtype, which its attention mask must have.
     """
     lengths = attention_mask.sum(-1).tolist()
     ids = input_ids.tolist()
@@ -124,14 +127,14 @@ def pack_batch(input_ids: torch.Tensor, attention_mask: torch.Tensor, loss_mask:
     source = torch.full(tuple(input_ids.shape), -1, dtype=torch.long)
     packs, offset = [], 0
     for spans in plan:
-        pack = _lay_out(spans, input_ids, source, offset, eager)
+        pack = _lay_out(spans, input_ids, source, offset, dtype)
         packs.append(pack)
         offset += pack.input_ids.shape[1]
     return PackedBatch(packs, source)
 
 
 def _lay_out(spans: list[tuple[int, int, int]], input_ids: torch.Tensor, source: torch.Tensor, offset: int,
-             eager: bool) -> Pack:
+             dtype: torch.dtype) -> Pack:
     """Build one pack from its spans (see :func:`_plan`), recording in ``source`` where each token went."""
     width = sum(stop - start for _, start, stop in spans)
     packed_ids = torch.empty(width, dtype=torch.long)
@@ -154,6 +157,5 @@ def _lay_out(spans: list[tuple[int, int, int]], input_ids: torch.Tensor, source:
     causal = torch.ones(width, width, dtype=torch.bool).tril()
     visible = (owner[None, :] == -1) | (owner[:, None] == owner[None, :])
     allowed = (causal & (block[:, None] == block[None, :]) & visible)[None, None]
-    if eager:
-        allowed = torch.zeros(allowed.shape).masked_fill_(~allowed, torch.finfo(torch.float32).min)
-    return Pack(packed_ids[None], positions[None], allowed)
+    additive = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)
+    return Pack(packed_ids[None], positions[None], additive)
