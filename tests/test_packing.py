@@ -7,7 +7,7 @@ import torch
 
 from reasongym.agents.tiny import tiny_qwen2
 from reasongym.training.logprobs import compute_logprobs
-from reasongym.training.packing import can_pack, pack_batch
+from reasongym.training.packing import can_pack, pack_batch, pack_row_groups
 
 PROMPTS = [5, 5, 5, 7, 7, 4]  # rows 0-2 share a 5-token prompt, rows 3-4 a 7-token one, row 5 is alone
 LENGTHS = [12, 20, 9, 15, 16, 4]  # row 5 has no policy token at all
@@ -105,3 +105,22 @@ def test_vision_batches_and_flash_attention_are_not_packed() -> None:
     assert not can_pack(model, {**batch, "pixel_values": torch.zeros(1, 3)})
     model.config._attn_implementation = "flash_attention_2"
     assert not can_pack(model, batch)
+
+
+@pytest.mark.parametrize("budget", [1000, 20])
+def test_row_groups_are_the_rows_of_each_pack(budget: int) -> None:
+    model, _ = tiny_qwen2()
+    batch = _batch()
+    groups = pack_row_groups(model, batch, budget)
+    packed = pack_batch(batch["input_ids"], batch["attention_mask"], batch["loss_mask"], max_tokens=budget)
+    assert len(groups) == len(packed.packs) and sorted(r for g in groups for r in g) == list(range(len(LENGTHS)))
+    starts = torch.tensor([0] + [p.input_ids.shape[1] for p in packed.packs]).cumsum(0)
+    for k, group in enumerate(groups):  # each row's last token lies in its group's pack
+        for row in group:
+            slot = packed.source[row, LENGTHS[row] - 1]
+            assert starts[k] <= slot < starts[k + 1]
+    # each group, packed on its own, is exactly one pack
+    for group in groups:
+        sub = {key: value[group] for key, value in batch.items()}
+        assert len(pack_batch(sub["input_ids"], sub["attention_mask"], sub["loss_mask"], max_tokens=budget).packs) == 1
+    assert pack_row_groups(model, batch, 0) == [list(range(len(LENGTHS)))]

@@ -221,3 +221,25 @@ def test_gradient_checkpointing_gives_the_same_update(tmp_path):
     a, b = params(plain.model), params(checkpointed.model)
     assert any(not torch.equal(a[n], initial[n]) for n in a)
     assert all(torch.allclose(a[n], b[n], atol=1e-6) for n in a)
+
+
+def test_micro_batches_split_at_pack_boundaries_leave_the_gradient_unchanged(tmp_path):
+    def first_step_gradient(pack_tokens: int, out: str):
+        trainer = Trainer(config_from_dict(tiny_config(tmp_path / out, run={"steps": 1},
+                                                       optim={"pack_tokens": pack_tokens, "micro_batch_size": 8})),
+                          resume=False)
+        calls, grads = [], {}
+        logprobs = trainer._logprobs
+        trainer._logprobs = lambda *a, **k: calls.append(1) or logprobs(*a, **k)
+
+        def capture(*a, **k):
+            grads.update((n, p.grad.clone()) for n, p in trainer.model.named_parameters() if p.grad is not None)
+        trainer.optimizer.step = capture
+        trainer.step(1)
+        return grads, len(calls)
+
+    padded, padded_calls = first_step_gradient(0, "padded")
+    split, split_calls = first_step_gradient(8, "split")  # a few rows per pack: 8 trajectories, several packs
+    assert padded_calls == 1 and split_calls > 1
+    for name, grad in padded.items():
+        assert (split[name] - grad).abs().max() <= 1e-5 * max(1.0, grad.abs().max()), name

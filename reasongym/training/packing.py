@@ -74,6 +74,23 @@ def can_pack(model: Any, batch: dict[str, torch.Tensor]) -> bool:
     return text_only and implementation in _MASKABLE
 
 
+def pack_row_groups(model: Any, batch: dict[str, torch.Tensor], max_tokens: int) -> list[list[int]]:
+    """The rows (indices into ``batch``) that each pack of :func:`pack_batch` would hold, in pack order;
+    one group of every row when ``model`` does not pack this batch.
+
+    Every row's continuation lies in exactly one pack, so a training step can run each group as a micro-batch
+    of its own: the backward of a single pack then never holds a second pack's activations, nor the weight
+    gradients of one pack waiting in autograd's buffers for the other's to be added to them.
+    """
+    rows = list(range(batch["input_ids"].shape[0]))
+    if max_tokens <= 0 or not can_pack(model, batch):
+        return [rows]
+    lengths = batch["attention_mask"].sum(-1).tolist()
+    prompts = [_prompt_length(m, n) for m, n in zip(batch["loss_mask"].tolist(), lengths)]
+    plan = _plan(batch["input_ids"].tolist(), lengths, prompts, max_tokens)
+    return [[row for row, start, _ in spans if start > 0] for spans in plan]
+
+
 def _prompt_length(row_mask: list[float], length: int) -> int:
     """Index of a row's first loss-mask token (its shared prompt ends there), or its length if none."""
     return next((i for i, m in enumerate(row_mask[:length]) if m > 0), length)

@@ -45,6 +45,7 @@ from reasongym.training.critic import Critic, value_metrics
 from reasongym.training.logprobs import compute_logprobs
 from reasongym.training.losses import agg_loss, count_tokens_and_seqs, kl_penalty, ppo_policy_loss
 from reasongym.training.metrics import MetricsLogger, plot_metrics, read_metrics
+from reasongym.training.packing import pack_row_groups
 from reasongym.training.models import build_policy_model
 from reasongym.training.rollout import derive_seed
 from reasongym.training.trajectory import Trajectory, collate_trajectories
@@ -192,6 +193,25 @@ class Trainer:
     def _collate(self, trajectories: Sequence[Trajectory]) -> dict[str, torch.Tensor]:
         return collate_trajectories(trajectories, self.policy.pad_id, model=self.model)
 
+    def _micro_batches(self, trajectories: Sequence[Trajectory]
+                       ) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
+        """``(rows, collated batch)`` for each micro-batch of ``optim.micro_batch_size`` trajectories.
+
+        A micro-batch that packs into several rows (``optim.pack_tokens``) is split into one micro-batch per
+        pack (:func:`~reasongym.training.packing.pack_row_groups`), so its backward holds one pack's
+        activations at a time; the loss is normalised by global counts, so the gradient is unchanged.
+        """
+        for rows in self._micro_batch_rows(len(trajectories)):
+            indices = list(range(len(trajectories)))[rows]
+            micro = self._collate(trajectories[rows])
+            groups = pack_row_groups(self.model, micro, self.config.optim.pack_tokens)
+            if len(groups) == 1:
+                yield indices, micro
+                continue
+            for group in groups:
+                chosen = [indices[i] for i in group]
+                yield chosen, self._collate([trajectories[i] for i in chosen])
+
     def _micro_batch_rows(self, batch_size: int) -> list[slice]:
         """The rows of each micro-batch of a batch of ``batch_size`` trajectories."""
         size = self.config.optim.micro_batch_size
@@ -277,8 +297,7 @@ class Trainer:
         total_tokens = max(1, int(n_tokens))
         self.model.train()
         for epoch in range(algo.ppo_epochs):
-            for rows in self._micro_batch_rows(len(trajectories)):
-                micro = self._collate(trajectories[rows])
+            for rows, micro in self._micro_batches(trajectories):
                 width = micro["input_ids"].shape[1]
                 m = micro["loss_mask"]
                 device = next(self.model.parameters()).device
