@@ -671,6 +671,14 @@ def run_worker(side: str, spec: dict[str, Any], script: str = __file__) -> dict[
         return result
 
 
+def write_json(path: str | None, data: dict[str, Any]) -> None:
+    """Write ``data`` to ``path`` (making its folder) and say so; nothing when no path was asked for."""
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(data, indent=1))
+        print(f"\nwrote {path}")
+
+
 def summarise(result: dict[str, Any]) -> dict[str, Any]:
     """Means over the timed steps (2..N; step 1 alone when it is the only one) of one trainer's records."""
     steps = result.get("steps", [])
@@ -829,10 +837,7 @@ def main(argv: list[str] | None = None) -> int:
         results[side] = run_worker(side, spec)
     summary = {side: summarise(r) for side, r in results.items() if "error" not in r}
     print_report(spec, results, summary)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"spec": spec, "summary": summary, "results": results}, indent=1))
-        print(f"\nwrote {args.json}")
+    write_json(args.json, {"spec": spec, "summary": summary, "results": results})
     return 0 if all("error" not in r for r in results.values()) else 1
 
 

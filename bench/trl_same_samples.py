@@ -200,10 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"TRL worker failed: {trl['error']}", file=sys.stderr)
         return 1
     print_report(ours, trl)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"spec": spec, "ours": ours, "trl": trl}, indent=1))
-        print(f"\nwrote {args.json}")
+    tvt.write_json(args.json, {"spec": spec, "ours": ours, "trl": trl})
     return 0
 
 

@@ -176,6 +176,9 @@ class OptimConfig:
     #: positions per packed row in the log-prob passes of text models: each group's prompt once, no
     #: padding (:mod:`reasongym.training.packing`); 0 runs the right-padded batch
     pack_tokens: int = 1024
+    #: before each training micro-batch, return the C heap's free pages to the system, so freed
+    #: activations do not stay resident (:mod:`reasongym.training.memory`)
+    release_memory: bool = True
 
 
 @dataclass

@@ -44,6 +44,7 @@ from reasongym.training.config import TrainConfig
 from reasongym.training.critic import Critic, value_metrics
 from reasongym.training.logprobs import compute_logprobs
 from reasongym.training.losses import agg_loss, count_tokens_and_seqs, kl_penalty, ppo_policy_loss
+from reasongym.training.memory import release_free_memory
 from reasongym.training.metrics import MetricsLogger, plot_metrics, read_metrics
 from reasongym.training.packing import pack_row_groups
 from reasongym.training.models import build_policy_model
@@ -298,6 +299,8 @@ class Trainer:
         self.model.train()
         for epoch in range(algo.ppo_epochs):
             for rows, micro in self._micro_batches(trajectories):
+                if optim.release_memory:  # the sampling's or the last micro-batch's freed heap
+                    release_free_memory()
                 width = micro["input_ids"].shape[1]
                 m = micro["loss_mask"]
                 device = next(self.model.parameters()).device
