@@ -13,7 +13,8 @@ One training step, top to bottom (:meth:`Trainer.step`):
 4. optionally subtract the KL penalty from the token rewards, then compute advantages with the configured
    estimator (for ``gae``, from the critic's no-grad values of the batch) and apply PSR/NSR sign weighting;
 5. for each PPO epoch, accumulate the gradient of the policy loss (plus KL-in-loss and entropy terms)
-   over micro-batches normalised by the *global* token/sequence counts, clip it, and step AdamW and the
+   over micro-batches (split where they pack into several rows, the C heap's free pages released before
+   each) normalised by the *global* token/sequence counts, clip it, and step AdamW and the
    LR schedule once; with a critic, then give it as many epochs of the clipped value loss towards GAE's
    returns, with the same micro-batches and normalisers;
 6. hand the new weights to the rollout engine (a vLLM engine loads them; the transformers policy is the
@@ -46,8 +47,8 @@ from reasongym.training.logprobs import compute_logprobs
 from reasongym.training.losses import agg_loss, count_tokens_and_seqs, kl_penalty, ppo_policy_loss
 from reasongym.training.memory import release_free_memory
 from reasongym.training.metrics import MetricsLogger, plot_metrics, read_metrics
-from reasongym.training.packing import pack_row_groups
 from reasongym.training.models import build_policy_model
+from reasongym.training.packing import pack_row_groups
 from reasongym.training.rollout import derive_seed
 from reasongym.training.trajectory import Trajectory, collate_trajectories
 
