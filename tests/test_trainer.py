@@ -223,6 +223,7 @@ def test_gradient_checkpointing_gives_the_same_update(tmp_path):
     assert all(torch.allclose(a[n], b[n], atol=1e-6) for n in a)
 
 
+@pytest.mark.filterwarnings("ignore:Seems like `optimizer.step\\(\\)` has been overridden")
 def test_micro_batches_split_at_pack_boundaries_leave_the_gradient_unchanged(tmp_path):
     def first_step_gradient(pack_tokens: int, out: str):
         trainer = Trainer(config_from_dict(tiny_config(tmp_path / out, run={"steps": 1},

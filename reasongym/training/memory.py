@@ -1,8 +1,8 @@
 """Give memory the process has freed back to the operating system between training micro-batches.
 
 On CPU, torch allocates tensors with the C library's ``malloc``. glibc serves anything under its mmap
-threshold (which rises to 32 MiB once a tensor that large has been freed) from its heap, and a freed heap
-chunk stays part of the process's resident memory until a later allocation reuses it. A training step
+threshold from its heap (the threshold grows, up to 32 MiB, each time a larger mmapped block is freed), and
+a freed heap chunk stays part of the process's resident memory until a later allocation reuses it. A training step
 frees a micro-batch's activations (hundreds of chunks of a few MiB) and then allocates the next
 micro-batch's, whose sizes differ with its length: measured on SmolLM2-135M, a gigabyte of freed heap sat
 unused at the peak of a step. ``malloc_trim(0)`` returns the free pages of every arena to the system
