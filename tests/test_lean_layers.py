@@ -4,13 +4,16 @@ activations, and applied by the trainer only where they help."""
 from __future__ import annotations
 
 import copy
+import gc
 import importlib
+import weakref
 from types import SimpleNamespace
 
 import pytest
 import torch
 
 from reasongym.agents.tiny import tiny_qwen2, tiny_qwen2_vl
+from reasongym.training import lean_layers
 from reasongym.training.config import ModelConfig
 from reasongym.training.lean_layers import (RMSNORM_CLASSES, SWIGLU_MLP_CLASSES, RMSNormFunction, SwiGLUFunction,
                                             apply_lean_layers)
@@ -56,6 +59,51 @@ def test_every_listed_mlp_matches_its_module(name):
     config = SimpleNamespace(hidden_size=16, intermediate_size=40, hidden_act="silu", mlp_bias=False)
     mlp = _transformers_class(name)(config).double()
     _same_forward_and_backward(mlp, torch.randn(2, 7, 16, dtype=torch.float64), atol=1e-12)
+
+
+def test_lean_mlp_keeps_only_its_input_gate_and_up(monkeypatch):
+    config = SimpleNamespace(hidden_size=16, intermediate_size=40, hidden_act="silu", mlp_bias=False)
+    mlp = _transformers_class("LlamaMLP")(config)
+    lean = copy.deepcopy(mlp)
+    apply_lean_layers(lean)
+    x = torch.randn(2, 7, 16)
+    tokens, floats = 2 * 7, 4
+    assert _saved_bytes_of(mlp, x) == tokens * floats * (16 + 4 * 40)  # x; gate, up, silu(gate), the product
+    # down_proj's saved input goes through the lean MLP's own hook (an outer hook cannot see it): it must
+    # be stored as a recipe, and the recipe used by the backward
+    recomputed = []
+    tensor = lean_layers._Recompute.tensor
+    monkeypatch.setattr(lean_layers._Recompute, "tensor", lambda self: recomputed.append(1) or tensor(self))
+    assert _saved_bytes_of(lean, x) == tokens * floats * (16 + 2 * 40)  # x; gate, up
+    assert recomputed
+    # and nothing else keeps the product alive until the backward
+    products = []
+    apply = lean_layers.SwiGLUFunction.apply
+    monkeypatch.setattr(lean_layers.SwiGLUFunction, "apply",
+                        lambda g, u: products.append(weakref.ref(result := apply(g, u))) or result)
+    out = lean(x.clone().requires_grad_(True))
+    gc.collect()
+    assert products and products[0]() is None
+    out.sum().backward()
+
+
+def _saved_bytes_of(module: torch.nn.Module, x: torch.Tensor) -> int:
+    """Bytes of the distinct non-parameter storages autograd keeps for the backward of ``module(x)``, as
+    far as a hook around the call sees them (not what hooks inside the module store)."""
+    params = {p.untyped_storage().data_ptr() for p in module.parameters()}
+    seen: dict[int, int] = {}
+
+    def pack(tensor):
+        ptr = tensor.untyped_storage().data_ptr()
+        if ptr not in params:
+            seen[ptr] = tensor.untyped_storage().nbytes()
+        return tensor
+
+    x = x.clone().requires_grad_(True)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = module(x)
+    out.sum().backward()
+    return sum(seen.values())
 
 
 def test_autograd_functions_pass_gradcheck():

@@ -83,12 +83,17 @@ class SwiGLUFunction(torch.autograd.Function):
 
 
 class _Recompute:
-    """What autograd keeps in place of ``silu(gate) * up``: the two tensors it is computed from."""
+    """What autograd keeps in place of ``silu(gate) * up`` (or of a view of it, such as the 2-D view a linear
+    layer saves): the two tensors it is computed from, and the view's geometry."""
 
-    __slots__ = ("gate", "up")
+    __slots__ = ("gate", "up", "size", "stride", "offset")
 
-    def __init__(self, gate: torch.Tensor, up: torch.Tensor):
+    def __init__(self, gate: torch.Tensor, up: torch.Tensor, view: torch.Tensor):
         self.gate, self.up = gate, up
+        self.size, self.stride, self.offset = view.size(), view.stride(), view.storage_offset()
+
+    def tensor(self) -> torch.Tensor:
+        return (F.silu(self.gate) * self.up).as_strided(self.size, self.stride, self.offset)
 
 
 def lean_rmsnorm_forward(self: nn.Module, hidden_states: torch.Tensor) -> torch.Tensor:
@@ -99,22 +104,25 @@ def lean_rmsnorm_forward(self: nn.Module, hidden_states: torch.Tensor) -> torch.
 def lean_mlp_forward(self: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Replacement ``forward`` of a SwiGLU MLP module (see :data:`SWIGLU_MLP_CLASSES`).
 
-    ``down_proj`` (and a LoRA adapter on it) saves its input for the weight gradient; a saved-tensor hook
-    stores the ``gate``/``up`` pair in its place, which :class:`SwiGLUFunction` keeps anyway, and the
-    product is recomputed when the backward needs it.
+    ``down_proj`` (and a LoRA adapter on it) saves its input, or a view of it, for the weight gradient; a
+    saved-tensor hook stores the ``gate``/``up`` pair in its place, which :class:`SwiGLUFunction` keeps
+    anyway, and the product is recomputed when the backward needs it.
     """
     gate, up = self.gate_proj(x), self.up_proj(x)
     product = SwiGLUFunction.apply(gate, up)
     if not torch.is_grad_enabled():
         return self.down_proj(product)
 
+    # the hooks must not refer to ``product`` itself: autograd keeps them, and with them the product
+    storage, dtype = product.untyped_storage().data_ptr(), product.dtype
+
     def pack(tensor: torch.Tensor) -> torch.Tensor | _Recompute:
-        return _Recompute(gate, up) if tensor is product else tensor
+        if tensor.dtype == dtype and tensor.untyped_storage().data_ptr() == storage:
+            return _Recompute(gate, up, tensor)
+        return tensor
 
     def unpack(saved: torch.Tensor | _Recompute) -> torch.Tensor:
-        if isinstance(saved, _Recompute):
-            return F.silu(saved.gate) * saved.up
-        return saved
+        return saved.tensor() if isinstance(saved, _Recompute) else saved
 
     with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
         return self.down_proj(product)
