@@ -88,22 +88,8 @@ def test_lean_mlp_keeps_only_its_input_gate_and_up(monkeypatch):
 
 
 def _saved_bytes_of(module: torch.nn.Module, x: torch.Tensor) -> int:
-    """Bytes of the distinct non-parameter storages autograd keeps for the backward of ``module(x)``, as
-    far as a hook around the call sees them (not what hooks inside the module store)."""
-    params = {p.untyped_storage().data_ptr() for p in module.parameters()}
-    seen: dict[int, int] = {}
-
-    def pack(tensor):
-        ptr = tensor.untyped_storage().data_ptr()
-        if ptr not in params:
-            seen[ptr] = tensor.untyped_storage().nbytes()
-        return tensor
-
-    x = x.clone().requires_grad_(True)
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = module(x)
-    out.sum().backward()
-    return sum(seen.values())
+    """Bytes of the distinct non-parameter storages autograd keeps for the backward of ``module(x)``."""
+    return _saved_bytes(module, lambda: module(x.clone().requires_grad_(True)))
 
 
 def test_autograd_functions_pass_gradcheck():
@@ -125,8 +111,9 @@ def test_bf16_norm_keeps_the_module_numerics():
     _same_forward_and_backward(norm, x, atol=2e-2)
 
 
-def _saved_bytes(model: torch.nn.Module, input_ids: torch.Tensor) -> int:
-    """Bytes of the distinct non-parameter storages autograd keeps for the backward of one forward."""
+def _saved_bytes(model: torch.nn.Module, forward) -> int:
+    """Bytes of the distinct non-parameter storages autograd keeps for the backward of ``forward()``, as far
+    as a hook around the call sees them (not what saved-tensor hooks inside the model store)."""
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
     seen: dict[int, int] = {}
 
@@ -137,7 +124,8 @@ def _saved_bytes(model: torch.nn.Module, input_ids: torch.Tensor) -> int:
         return tensor
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        model(input_ids=input_ids).logits.sum().backward()
+        out = forward()
+    out.float().sum().backward()
     return sum(seen.values())
 
 
@@ -147,7 +135,8 @@ def test_whole_model_same_gradients_and_fewer_saved_activations():
     assert apply_lean_layers(lean) == 2 * 2 + 1 + 2  # two norms per layer, the final norm, one MLP per layer
     ids = torch.randint(5, 200, (2, 24), generator=torch.Generator().manual_seed(0))
     assert torch.equal(lean(input_ids=ids).logits, model(input_ids=ids).logits)
-    plain_bytes, lean_bytes = _saved_bytes(model, ids), _saved_bytes(lean, ids)
+    plain_bytes = _saved_bytes(model, lambda: model(input_ids=ids).logits)
+    lean_bytes = _saved_bytes(lean, lambda: lean(input_ids=ids).logits)
     for (name, p1), p2 in zip(model.named_parameters(), lean.parameters()):  # float32 rounding apart
         assert (p2.grad - p1.grad).abs().max() <= 1e-6 * p1.grad.abs().max(), name
     # per token and layer the plain layer keeps 2 norm outputs of width 64 and 4 MLP tensors of width 128
