@@ -82,13 +82,18 @@ def pack_row_groups(model: Any, batch: dict[str, torch.Tensor], max_tokens: int)
     of its own: the backward of a single pack then never holds a second pack's activations, nor the weight
     gradients of one pack waiting in autograd's buffers for the other's to be added to them.
     """
-    rows = list(range(batch["input_ids"].shape[0]))
     if max_tokens <= 0 or not can_pack(model, batch):
-        return [rows]
-    lengths = batch["attention_mask"].sum(-1).tolist()
-    prompts = [_prompt_length(m, n) for m, n in zip(batch["loss_mask"].tolist(), lengths)]
-    plan = _plan(batch["input_ids"].tolist(), lengths, prompts, max_tokens)
+        return [list(range(batch["input_ids"].shape[0]))]
+    plan = _plan_batch(batch["input_ids"], batch["attention_mask"], batch["loss_mask"], max_tokens)
     return [[row for row, start, _ in spans if start > 0] for spans in plan]
+
+
+def _plan_batch(input_ids: torch.Tensor, attention_mask: torch.Tensor, loss_mask: torch.Tensor,
+                max_tokens: int) -> list[list[tuple[int, int, int]]]:
+    """:func:`_plan` for a right-padded batch: each row's length and shareable prompt from its masks."""
+    lengths = attention_mask.sum(-1).tolist()
+    prompts = [_prompt_length(m, n) for m, n in zip(loss_mask.tolist(), lengths)]
+    return _plan(input_ids.tolist(), lengths, prompts, max_tokens)
 
 
 def _prompt_length(row_mask: list[float], length: int) -> int:
@@ -136,11 +141,7 @@ def pack_batch(input_ids: torch.Tensor, attention_mask: torch.Tensor, loss_mask:
             pack of its own).
         dtype: the model's dtype, which its attention mask must have.
     """
-    lengths = attention_mask.sum(-1).tolist()
-    ids = input_ids.tolist()
-    masks = loss_mask.tolist()
-    prompts = [_prompt_length(m, n) for m, n in zip(masks, lengths)]
-    plan = _plan(ids, lengths, prompts, max_tokens)
+    plan = _plan_batch(input_ids, attention_mask, loss_mask, max_tokens)
     source = torch.full(tuple(input_ids.shape), -1, dtype=torch.long)
     packs, offset = [], 0
     for spans in plan:
